@@ -231,16 +231,20 @@ def _snapshot_dates(
     return sorted(set(dates))
 
 
+def _check_output(out: Path) -> None:
+    """Reject an unsupported output file before any work is done."""
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"got {out.name!r}; use a .csv or .parquet file", "--out")
+
+
 def _write_frame(frame, out: Path) -> None:
     import json
 
     from pqa.io import atomic_path
 
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise typer.BadParameter(f"got {out.name!r}; use a .csv or .parquet file", "--out")
+    _check_output(out)
     with atomic_path(out) as staged:
-        if suffix == ".parquet":
+        if out.suffix.lower() == ".parquet":
             frame.to_parquet(staged, index=False)
         else:
             flat = frame.copy()
@@ -280,6 +284,7 @@ def features(
     if data_dir is None or out is None:
         raise typer.BadParameter("give DATA_DIR and --out (or --list)", param_hint="DATA_DIR")
     cfg = _config(config)
+    _check_output(out)
     dates = _snapshot_dates(as_of, every, start, end)
     from features.snapshots import compute_features
 
@@ -302,31 +307,15 @@ def label(
     Writes the PQA flag, the rules that fired with the values behind them, the first
     date the account was a PQA, and whether it becomes a PQA within the horizon.
     """
-    import pandas as pd
-
-    from features.labels import future_pqa_labels
-    from features.pqa_rules import evaluate_rules, first_pqa_dates
-    from features.snapshots import as_of_range, compute_features
-
     cfg = _config(config)
+    day = _as_of(as_of)
+    _check_output(out)
+    from features.pqa_rules import label_accounts
+
     tables = _ingested_tables(data_dir, cfg)
-    day = pd.Timestamp(_as_of(as_of), tz="UTC")
-    first_event = tables.events["timestamp"].min().normalize()
-    history = [d for d in as_of_range(first_event.date(), day.date(), every="week") if d < day]
-    with progress_bar("Evaluating rules") as progress:
-        frame = compute_features(tables, cfg, [*history, day], progress=progress)
-    rules = evaluate_rules(frame, cfg.pqa_rules)
-    first = first_pqa_dates(rules, cfg.pqa_rules) if "pqa" in rules else None
-    result = rules[rules["as_of"] == day].drop(columns=[], errors="ignore")
-    if first is not None:
-        result = result.merge(first, on="account_id", how="left")
-    future = future_pqa_labels(tables, cfg, [day])
-    result = result.merge(
-        future[["account_id", "as_of", "becomes_pqa_within_horizon"]],
-        on=["account_id", "as_of"],
-        how="left",
-    )
-    _write_frame(result.sort_values(["pqa", "account_id"], ascending=[False, True]), out)
+    with progress_bar("Evaluating rules"):
+        result = label_accounts(tables, cfg, day)
+    _write_frame(result, out)
     console.print(
         f"{int(result['pqa'].sum()):,} PQAs among {len(result):,} accounts at {as_of}; "
         f"written to {out}"
@@ -455,6 +444,7 @@ def score(
     """Score every account at an as-of date: propensity, tier, reasons, play and owner."""
     cfg = _config(config)
     day = _as_of(as_of)
+    _check_output(out)
     from serving.batch import score_batch
 
     frame = score_batch(data_dir, cfg, day, model_uri=model, out=out)
