@@ -355,8 +355,9 @@ def train(
             promote=promote_model,
             progress=progress,
         )
-    console.print(_table(f"Out-of-time test metrics (target: {result.target})",
-                         result.summary_rows()))
+    console.print(
+        _table(f"Out-of-time test metrics (target: {result.target})", result.summary_rows())
+    )
     _print_registry_line(result)
 
 
@@ -498,7 +499,11 @@ def demo(
     else:
         with progress_bar("Simulating companies") as progress:
             summary = run_simulation(
-                data_dir, accounts=accounts, months=months, seed=seed, config=cfg,
+                data_dir,
+                accounts=accounts,
+                months=months,
+                seed=seed,
+                config=cfg,
                 progress=progress,
             )
         _print_simulation(summary.to_dict(), data_dir)
@@ -515,8 +520,9 @@ def demo(
 
     with progress_bar("Training") as progress:
         result = run_training(data_dir, cfg, promote=True, progress=progress)
-    console.print(_table(f"Out-of-time test metrics (target: {result.target})",
-                         result.summary_rows()))
+    console.print(
+        _table(f"Out-of-time test metrics (target: {result.target})", result.summary_rows())
+    )
     _print_registry_line(result)
 
     console.rule("4. Score the accounts")

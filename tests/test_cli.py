@@ -22,8 +22,20 @@ def test_help_lists_every_command():
     result = run_pqa("--help")
 
     assert result.returncode == 0
-    for command in ("simulate", "ingest", "features", "label", "train", "promote", "compare",
-                    "backtest", "ui", "score", "serve", "demo"):
+    for command in (
+        "simulate",
+        "ingest",
+        "features",
+        "label",
+        "train",
+        "promote",
+        "compare",
+        "backtest",
+        "ui",
+        "score",
+        "serve",
+        "demo",
+    ):
         assert command in result.stdout
 
 
@@ -31,8 +43,7 @@ def test_bad_config_key_exits_2_without_traceback(tmp_path):
     config = tmp_path / "pqa.yaml"
     config.write_text("events:\n  valeu: [x]\n")
 
-    result = run_pqa("ingest", str(tmp_path), "--out", str(tmp_path / "o"), "--config",
-                     str(config))
+    result = run_pqa("ingest", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(config))
 
     assert result.returncode == 2
     assert "unknown key 'events.valeu'" in result.stderr

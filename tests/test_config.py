@@ -71,8 +71,12 @@ def test_vocabulary_maps_events_and_page_globs():
     config = parse_config(
         {
             "events": {"value": ["Song Played"], "invite": ["Friend Invited"]},
-            "pages": {"pricing": ["/plans*"], "security": [], "legal": ["/legal/*"],
-                      "enterprise": []},
+            "pages": {
+                "pricing": ["/plans*"],
+                "security": [],
+                "legal": ["/legal/*"],
+                "enterprise": [],
+            },
         }
     )
 

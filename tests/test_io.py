@@ -32,7 +32,8 @@ def test_directory_is_replaced_whole(tmp_path):
 
 
 def test_nothing_written_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing was written"), atomic_path(
-        tmp_path / "f.csv"
+    with (
+        pytest.raises(FileNotFoundError, match="nothing was written"),
+        atomic_path(tmp_path / "f.csv"),
     ):
         pass
