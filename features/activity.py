@@ -13,8 +13,8 @@ workspace_id      str, null             ``context.groupId``; null when the event
 day               datetime64[UTC]       UTC date of the event's timestamp (midnight)
 available_day     datetime64[UTC]       ``max(day, date(attributed_at))``: the first day on
                                         which the event is known to belong to the user
-events            int64                 track and page events
-value ...         int64                 events of each role in :data:`ROLE_COLUMNS`
+events            int32                 track and page events
+value ...         int32                 events of each role in :data:`ROLE_COLUMNS`
 event_mask        uint64                bit ``i`` set when track event name
                                         ``attrs["event_names"][i]`` occurred that key
 ================  ====================  ===============================================
@@ -64,6 +64,8 @@ COUNT_COLUMNS = ("events", *ROLE_COLUMNS)
 KEY_COLUMNS = ("user_id", "workspace_id", "day", "available_day")
 MASK_BITS = 64
 ACTIVITY_TYPES = ("track", "page")
+CHUNK_EVENTS = 1_000_000
+"""Events folded at once; bounds the memory of the activity stage."""
 
 
 def epoch_days(values: pd.Series) -> np.ndarray:
@@ -80,16 +82,6 @@ def days_to_timestamps(days: np.ndarray) -> pd.DatetimeIndex:
     )
 
 
-def _usable_events(events: pd.DataFrame) -> pd.DataFrame:
-    keep = events["user_id"].notna() & events["type"].isin(ACTIVITY_TYPES)
-    dropped = int((events["user_id"].isna() & events["type"].isin(ACTIVITY_TYPES)).sum())
-    if dropped:
-        logger.info("Left out %d anonymous events that were never tied to a user", dropped)
-    return events.loc[
-        keep, ["user_id", "workspace_id", "timestamp", "attributed_at", "type", "event", "role"]
-    ]
-
-
 def _group_ids(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
     """Dense group ids for rows keyed by several non-negative int64 columns."""
     sizes = [int(c.max()) + 1 if len(c) else 1 for c in columns]
@@ -104,12 +96,27 @@ def _group_ids(columns: list[np.ndarray]) -> tuple[np.ndarray, int]:
     return ids, int(ids.max()) + 1 if len(ids) else 0
 
 
-def _event_bits(events: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Bit position of each track event's name (-1 for pages and rare names)."""
-    names = events["event"].where(events["type"] == "track")
-    counts = names.value_counts(sort=False)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    kept = tuple(str(name) for name, _ in ranked[:MASK_BITS])
+def _vocabulary(column: pd.Series) -> pd.Index:
+    """Sorted distinct non-null values of a string column."""
+    values = np.asarray(column.dropna().unique(), dtype=object)
+    return pd.Index(np.sort(values.astype(str)), dtype="str")
+
+
+def _bit_positions(events: pd.DataFrame, names: pd.Index) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Bit of each event name (-1 for none; index -1 is the null name) and the bit names.
+
+    The :data:`MASK_BITS` most frequent track event names get a bit, the most frequent
+    first (ties by name).
+    """
+    counts = np.zeros(len(names), dtype=np.int64)
+    for start in range(0, len(events), CHUNK_EVENTS):
+        chunk = events.iloc[start : start + CHUNK_EVENTS]
+        code = names.get_indexer(chunk["event"])
+        track = (chunk["type"] == "track").to_numpy(dtype=bool, na_value=False)
+        counts += np.bincount(code[track & (code >= 0)], minlength=len(names))
+    used = np.flatnonzero(counts)
+    ranked = used[np.lexsort((used, -counts[used]))]
+    kept = ranked[:MASK_BITS]
     if len(ranked) > MASK_BITS:
         logger.warning(
             "%d track event names are rarer than the %d most frequent and are left out of "
@@ -117,13 +124,56 @@ def _event_bits(events: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
             len(ranked) - MASK_BITS,
             MASK_BITS,
         )
-    position = pd.Series(np.arange(len(kept), dtype=np.int64), index=pd.Index(kept))
-    bits = position.reindex(names.to_numpy()).fillna(-1).to_numpy(np.int64)
-    return bits, kept
+    position = np.full(len(names) + 1, -1, dtype=np.int64)
+    position[kept] = np.arange(len(kept))
+    return position, tuple(str(names[code]) for code in kept)
+
+
+def _aggregate(keys: list[np.ndarray], counts: np.ndarray, masks: np.ndarray):
+    """Sum ``counts`` and OR ``masks`` over rows with equal ``keys``; return the groups."""
+    group, n_groups = _group_ids(keys)
+    summed = np.empty((n_groups, counts.shape[1]), dtype=np.int32)
+    for column in range(counts.shape[1]):
+        summed[:, column] = np.bincount(group, weights=counts[:, column], minlength=n_groups)
+    combined = np.zeros(n_groups, dtype=np.uint64)
+    nonzero = masks != 0
+    np.bitwise_or.at(combined, group[nonzero], masks[nonzero])
+    first = np.empty(n_groups, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
+    return [key[first] for key in keys], summed, combined
+
+
+def _fold_chunk(
+    chunk: pd.DataFrame, vocabularies: dict[str, pd.Index], bit_of: np.ndarray, role_of: np.ndarray
+):
+    """Fold one slice of events into partial per-key counts and masks."""
+    user = vocabularies["user_id"].get_indexer(chunk["user_id"]).astype(np.int64)
+    is_activity = chunk["type"].isin(ACTIVITY_TYPES).to_numpy(dtype=bool, na_value=False)
+    keep = is_activity & (user >= 0)
+    track = (chunk["type"] == "track").to_numpy(dtype=bool, na_value=False)[keep]
+    workspace = vocabularies["workspace_id"].get_indexer(chunk["workspace_id"])[keep]
+    day = epoch_days(chunk["timestamp"])[keep]
+    attributed = epoch_days(chunk["attributed_at"].fillna(chunk["timestamp"]))[keep]
+    role = role_of[vocabularies["role"].get_indexer(chunk["role"])[keep]]
+    bit = np.where(track, bit_of[vocabularies["event"].get_indexer(chunk["event"])[keep]], -1)
+
+    n = len(day)
+    counts = np.zeros((n, len(COUNT_COLUMNS)), dtype=np.int32)
+    counts[:, 0] = 1
+    has_role = role >= 0
+    counts[np.flatnonzero(has_role), 1 + role[has_role]] = 1
+    masks = np.where(
+        bit >= 0, np.left_shift(np.uint64(1), np.maximum(bit, 0).astype(np.uint64)), np.uint64(0)
+    ).astype(np.uint64)
+    keys = [user[keep], workspace.astype(np.int64) + 1, day, np.maximum(day, attributed)]
+    return _aggregate(keys, counts, masks), int((is_activity & (user < 0)).sum())
 
 
 def daily_activity(tables: Tables, config: Config) -> pd.DataFrame:
     """Fold product events into one row per (user, workspace, day, available day).
+
+    The events are folded in slices of :data:`CHUNK_EVENTS` and the partial rows folded
+    again, so memory stays bounded however many events there are.
 
     Parameters
     ----------
@@ -140,61 +190,53 @@ def daily_activity(tables: Tables, config: Config) -> pd.DataFrame:
         workspace_id``; ``attrs["event_names"]`` names the bits of ``event_mask``.
     """
     del config  # roles were applied at ingestion under the same config
-    events = _usable_events(tables.events)
-    user_codes, users = pd.factorize(events["user_id"], sort=True)
-    workspace_codes, workspaces = pd.factorize(events["workspace_id"], sort=True)
-    day = epoch_days(events["timestamp"])
-    attributed = epoch_days(events["attributed_at"].fillna(events["timestamp"]))
-    available = np.maximum(day, attributed)
-    first_day = int(day.min()) if len(day) else 0
-
-    group, n_groups = _group_ids(
-        [
-            user_codes.astype(np.int64),
-            workspace_codes.astype(np.int64) + 1,
-            day - first_day,
-            available - day,
-        ]
-    )
-    counts = {"events": np.bincount(group, minlength=n_groups)}
-    role = events["role"].to_numpy(dtype=object)
-    for name in ROLE_COLUMNS:
-        hit = role == name
-        counts[name] = np.bincount(group[hit], minlength=n_groups)
-
-    bits, names = _event_bits(events)
-    named = bits >= 0
-    pairs = pd.unique(group[named] * MASK_BITS + bits[named])
-    mask = np.zeros(n_groups, dtype=np.uint64)
-    np.bitwise_or.at(
-        mask, pairs // MASK_BITS, np.left_shift(np.uint64(1), (pairs % MASK_BITS).astype(np.uint64))
+    events = tables.events
+    vocabularies = {
+        name: _vocabulary(events[name]) for name in ("user_id", "workspace_id", "role", "event")
+    }
+    bit_of, names = _bit_positions(events, vocabularies["event"])
+    role_of = np.array(
+        [ROLE_COLUMNS.index(r) if r in ROLE_COLUMNS else -1 for r in vocabularies["role"]] + [-1],
+        dtype=np.int64,
     )
 
-    first = np.full(n_groups, -1, dtype=np.int64)
-    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
-    order = np.lexsort((workspace_codes[first], user_codes[first], day[first], available[first]))
-    rows = first[order]
-    workspace_of_row = workspace_codes[rows]
+    parts, dropped = [], 0
+    for start in range(0, len(events), CHUNK_EVENTS):
+        part, anonymous = _fold_chunk(
+            events.iloc[start : start + CHUNK_EVENTS], vocabularies, bit_of, role_of
+        )
+        parts.append(part)
+        dropped += anonymous
+    if dropped:
+        logger.info("Left out %d anonymous events that were never tied to a user", dropped)
+    if parts:
+        keys = [np.concatenate([p[0][i] for p in parts]) for i in range(4)]
+        counts = np.concatenate([p[1] for p in parts])
+        masks = np.concatenate([p[2] for p in parts])
+    else:
+        keys = [np.zeros(0, dtype=np.int64) for _ in range(4)]
+        counts = np.zeros((0, len(COUNT_COLUMNS)), dtype=np.int32)
+        masks = np.zeros(0, dtype=np.uint64)
+    n_events = int(counts[:, 0].sum())
+    (user, workspace, day, available), counts, masks = _aggregate(keys, counts, masks)
+
+    order = np.lexsort((workspace, user, day, available))
+    users = np.asarray(vocabularies["user_id"], dtype=object)
+    workspaces = np.append(np.asarray(vocabularies["workspace_id"], dtype=object), None)
+    # workspace codes were shifted by one so that "no workspace" (-1) became 0
     frame = pd.DataFrame(
         {
-            "user_id": pd.array(users.take(user_codes[rows]), dtype="str"),
-            "workspace_id": pd.array(
-                np.where(
-                    workspace_of_row >= 0, workspaces.take(np.maximum(workspace_of_row, 0)), None
-                )
-                if len(workspaces)
-                else np.full(len(rows), None, dtype=object),
-                dtype="str",
-            ),
-            "day": days_to_timestamps(day[rows]),
-            "available_day": days_to_timestamps(available[rows]),
+            "user_id": pd.array(users[user[order]], dtype="str"),
+            "workspace_id": pd.array(workspaces[workspace[order] - 1], dtype="str"),
+            "day": days_to_timestamps(day[order]),
+            "available_day": days_to_timestamps(available[order]),
         }
     )
-    for name in COUNT_COLUMNS:
-        frame[name] = counts[name][order].astype(np.int64)
-    frame["event_mask"] = mask[order]
+    for position, name in enumerate(COUNT_COLUMNS):
+        frame[name] = counts[order, position]
+    frame["event_mask"] = masks[order]
     frame.attrs["event_names"] = names
-    logger.info("Folded %d events into %d daily activity rows", len(events), len(frame))
+    logger.info("Folded %d events into %d daily activity rows", n_events, len(frame))
     return frame
 
 
@@ -222,7 +264,7 @@ class ActivityArrays:
             self.user, self.workspace = self.user[order], self.workspace[order]
             self.day, self.available = self.day[order], self.available[order]
             activity = activity.iloc[order]
-        self.counts = {name: activity[name].to_numpy(np.int64) for name in COUNT_COLUMNS}
+        self.counts = {name: activity[name].to_numpy(np.int32) for name in COUNT_COLUMNS}
         self.mask = activity["event_mask"].to_numpy(np.uint64)
         self.firsts = self._first_rows()
         self.role_rows = {

@@ -57,7 +57,7 @@ def reason_text(rule: RuleCondition, value: object, date_value: object = None) -
     busiest day for ``max_users_added_in_day_90d``). Without a template, or when the
     template does not fit the value, the reason reads ``feature op threshold (value)``.
     """
-    fallback = f"{rule.feature} {rule.op} {rule.value} ({value})"
+    fallback = f"{rule.feature} {rule.op} {_show(rule.value)} ({_show(value)})"
     if not rule.reason:
         return fallback
     shown_date = date_value.date().isoformat() if isinstance(date_value, pd.Timestamp) else ""
@@ -66,6 +66,13 @@ def reason_text(rule: RuleCondition, value: object, date_value: object = None) -
     except (ValueError, TypeError, KeyError, IndexError):
         logger.warning("Reason template of PQA rule '%s' does not fit %r", rule.name, value)
         return fallback
+
+
+def _show(value: object) -> str:
+    """A value as a reader expects it: 400.0 as 400, 0.25 as 0.25."""
+    if isinstance(value, float | np.floating) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
 
 
 def _plain(value: object) -> object:

@@ -84,26 +84,35 @@ def size_band(employees: np.ndarray) -> np.ndarray:
     return bands
 
 
+def _map_distinct(values: pd.Series, function) -> pd.Series:
+    """``values.map(function)``, calling ``function`` once per distinct value."""
+    distinct = pd.unique(values.dropna().to_numpy(dtype=object))
+    lookup = {value: function(value) for value in distinct}
+    mapped = values.astype(object).map(lookup)
+    return mapped.where(values.notna(), function(None))
+
+
 def _latest_traits(
     frame: pd.DataFrame, key: str, traits: tuple[str, ...], as_of: pd.Timestamp
 ) -> pd.DataFrame:
-    """Per ``key``, the latest non-null value of each trait among rows before ``as_of``."""
+    """Per ``key``, the latest non-null value of each trait among rows before ``as_of``.
+
+    ``frame`` must be sorted by timestamp.
+    """
     frame = frame[frame[key].notna() & (frame["timestamp"] < as_of)]
-    frame = frame.sort_values("timestamp", kind="stable")
     return frame.groupby(key, sort=False)[list(traits)].last()
 
 
 def user_traits(snapshot: Snapshot) -> pd.DataFrame:
     """Latest traits of the users, indexed by user code (one row per known user)."""
     if "user_traits" not in snapshot.cache:
-        identities = snapshot.tables.identities
-        traits = _latest_traits(identities, "user_id", USER_TRAITS, snapshot.as_of)
+        identities = snapshot.identities
+        traits = _latest_traits(identities, "user", USER_TRAITS, snapshot.as_of)
         emails = identities[identities["email_domain"].notna()]
         email = _latest_traits(
-            emails, "user_id", ("email_domain", "is_personal_domain"), snapshot.as_of
+            emails, "user", ("email_domain", "is_personal_domain"), snapshot.as_of
         )
         traits = traits.join(email, how="outer")
-        traits.index = snapshot.users.get_indexer(traits.index.astype("str"))
         snapshot.cache["user_traits"] = traits[traits.index >= 0]
     return snapshot.cache["user_traits"]
 
@@ -112,14 +121,14 @@ def workspace_traits(snapshot: Snapshot) -> pd.DataFrame:
     """``workspace_id, account, plan, employees, industry``: latest group traits before D."""
     if "workspace_traits" not in snapshot.cache:
         traits = _latest_traits(
-            snapshot.tables.groups,
+            snapshot.groups,
             "workspace_id",
             ("plan", "employees", "industry"),
             snapshot.as_of,
         )
-        merged = snapshot.workspace_accounts.merge(
-            traits, left_on="workspace_id", right_index=True, how="left"
-        )
+        accounts = snapshot.workspace_accounts
+        found = traits.reindex(pd.Index(accounts["workspace_id"].astype(object)))
+        merged = pd.concat([accounts.reset_index(drop=True), found.reset_index(drop=True)], axis=1)
         snapshot.cache["workspace_traits"] = merged
     return snapshot.cache["workspace_traits"]
 
@@ -163,7 +172,7 @@ def company_size(snapshot: Snapshot, members: pd.DataFrame) -> np.ndarray:
         .to_numpy(np.float64)
     )
     answered = _mode(members, "company_size", snapshot.size)
-    answer = np.array([size_midpoint(a) for a in answered], dtype=np.float64)
+    answer = _map_distinct(pd.Series(answered, dtype=object), size_midpoint).to_numpy(np.float64)
     return np.where(np.isnan(crm), np.where(np.isnan(trait), answer, trait), crm)
 
 
@@ -178,8 +187,8 @@ def industry(snapshot: Snapshot) -> np.ndarray:
 def compute(snapshot: Snapshot, columns: dict[str, object]) -> dict[str, np.ndarray]:
     """Return the profile columns for every account of ``snapshot``."""
     members = member_traits(snapshot)
-    answer = members["seniority"].map(seniority_of)
-    from_title = members["title"].map(seniority_of)
+    answer = _map_distinct(members["seniority"], seniority_of)
+    from_title = _map_distinct(members["title"], seniority_of)
     level = answer.where(answer != "unknown", from_title)
     members = members.assign(rank=level.map(SENIORITY_LEVELS).astype(np.float64))
     rank = members.groupby("account")["rank"].max().reindex(np.arange(snapshot.size))

@@ -26,7 +26,7 @@ import pandas as pd
 
 from features import adoption, intent, profile, usage, velocity
 from features.accounts import WORKSPACE_ACCOUNT_PREFIX, resolve_accounts
-from features.activity import ActivityArrays, daily_activity, days_to_timestamps, epoch_days
+from features.activity import ActivityArrays, daily_activity, epoch_days
 from features.catalog import AUXILIARY_COLUMNS, FEATURES, KEY_COLUMNS
 from features.tables import Tables
 from pqa.config import Config
@@ -71,6 +71,8 @@ class Snapshot:
     last_day : dict of ndarray of float
         Per role of :attr:`ActivityArrays.role_rows`, the day of the latest row with that
         role (NaN when none).
+    identities, groups : DataFrame
+        The identities (with a ``user`` code column) and group calls, sorted by time.
     """
 
     as_of: pd.Timestamp
@@ -84,6 +86,8 @@ class Snapshot:
     workspace_accounts: pd.DataFrame
     first_day: np.ndarray
     last_day: dict[str, np.ndarray] = field(default_factory=dict)
+    identities: pd.DataFrame | None = None
+    groups: pd.DataFrame | None = None
     cache: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -108,7 +112,7 @@ class Snapshot:
     def _user_days(self) -> np.ndarray:
         """Sorted distinct packed keys ``(account * n_users + user) << 7 | ago``."""
         pair = self.window["account"] * len(self.users) + self.window["user"]
-        return np.unique((pair << _AGO_BITS) | self.window["ago"])
+        return _distinct_sorted((pair << _AGO_BITS) | self.window["ago"])
 
     def _user_days_within(self, days: tuple[int, int]) -> np.ndarray:
         keys = self._user_days
@@ -130,7 +134,9 @@ class Snapshot:
     def active_days(self, days: tuple[int, int]) -> np.ndarray:
         """Per account, the number of distinct days with a row in the window."""
         hit = self._within(days)
-        keys = np.unique((self.window["account"][hit] << _AGO_BITS) | self.window["ago"][hit])
+        keys = _distinct_sorted(
+            (self.window["account"][hit] << _AGO_BITS) | self.window["ago"][hit]
+        )
         return np.bincount(keys >> _AGO_BITS, minlength=self.size).astype(np.float64)
 
     def breadth(self, days: tuple[int, int]) -> np.ndarray:
@@ -139,6 +145,14 @@ class Snapshot:
         combined = np.zeros(self.size, dtype=np.uint64)
         np.bitwise_or.at(combined, self.window["account"][hit], self.window["event_mask"][hit])
         return np.bitwise_count(combined).astype(np.float64)
+
+
+def _distinct_sorted(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int64 array (a sort, cheaper than a hash here)."""
+    keys = np.sort(keys)
+    if len(keys) == 0:
+        return keys
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
 
 
 def as_of_range(start: date, end: date, every: str = "month") -> list[pd.Timestamp]:
@@ -195,6 +209,11 @@ class SnapshotBuilder:
         )
         self.workspaces = _vocabulary(activity["workspace_id"], groups["workspace_id"])
         self.activity = ActivityArrays(activity, self.users, self.workspaces)
+        identities = tables.identities[tables.identities["user_id"].notna()]
+        self.identities = identities.assign(
+            user=self.users.get_indexer(identities["user_id"])
+        ).sort_values("timestamp", kind="stable")
+        self.groups = tables.groups.sort_values("timestamp", kind="stable")
         self.memberships = _memberships(groups, self.users, self.workspaces)
         self.first_workspace = _first_workspaces(self.memberships, len(self.users))
         # resolve_accounts reads events only to learn which workspaces exist before D;
@@ -207,7 +226,7 @@ class SnapshotBuilder:
         account = (
             pd.Series(resolved["account_id"].to_numpy(), index=resolved["workspace_id"].to_numpy())
             .reindex(self.workspaces)
-            .to_numpy(dtype=object)
+            .to_numpy(dtype=object, copy=True)
         )
         missing = pd.isna(account)
         account[missing] = [WORKSPACE_ACCOUNT_PREFIX + w for w in self.workspaces[missing]]
@@ -298,6 +317,8 @@ class SnapshotBuilder:
             workspace_accounts=workspace_accounts,
             first_day=first_day,
             last_day=last_day,
+            identities=self.identities,
+            groups=self.groups,
         )
 
     def _members(self, day, workspace_account, recode, first_account, first_user, first_days):
@@ -349,9 +370,16 @@ def _first_workspaces(memberships: pd.DataFrame, n_users: int) -> tuple[np.ndarr
 def workspace_first_events(events: pd.DataFrame) -> pd.DataFrame:
     """``workspace_id, timestamp``: each workspace's first event, all that account
     resolution needs from the events to know which workspaces exist before a date."""
-    with_workspace = events[events["workspace_id"].notna()]
-    first = with_workspace.groupby("workspace_id", sort=True)["timestamp"].min()
-    return pd.DataFrame({"workspace_id": first.index.astype("str"), "timestamp": first.to_numpy()})
+    codes, names = pd.factorize(events["workspace_id"])
+    stamps = events["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    known = codes >= 0
+    first = pd.Series(stamps[known]).groupby(codes[known], sort=True).min()
+    return pd.DataFrame(
+        {
+            "workspace_id": pd.array(np.asarray(names, dtype=object)[first.index], dtype="str"),
+            "timestamp": pd.DatetimeIndex(first.to_numpy(), tz="UTC"),
+        }
+    )
 
 
 FAMILIES = (usage, velocity, profile, intent, adoption)

@@ -74,29 +74,23 @@ class SignedLog1p(TransformerMixin, BaseEstimator):
 
 
 class BooleanToNumber(TransformerMixin, BaseEstimator):
-    """Booleans (or anything truthy) as 0.0 / 1.0; a missing value becomes 0.0."""
+    """Booleans (or anything truthy) as 0.0 / 1.0; a missing value becomes 0.0.
+
+    Stateless; keeps DataFrame column names when given a DataFrame.
+    """
 
     def fit(self, X, y=None):
-        frame = pd.DataFrame(X)
-        if frame.shape[1] == 0:
-            raise ValueError("BooleanToNumber: X has 0 feature(s); pass at least one column")
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = frame.shape[1]
+        validate_data(self, X, dtype=None, ensure_all_finite=False, reset=True)
         return self
 
     def transform(self, X):
         check_is_fitted(self, "n_features_in_")
-        frame = pd.DataFrame(X).copy()
-        if frame.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"BooleanToNumber: X has {frame.shape[1]} features, but it was fitted with "
-                f"{self.n_features_in_}; pass the same columns as in fit"
-            )
-        for column in frame.columns:
-            values = frame[column].astype(object)
-            frame[column] = values.where(values.notna(), False).astype(bool).astype(np.float64)
-        return frame if isinstance(X, pd.DataFrame) else frame.to_numpy()
+        columns = X.columns if isinstance(X, pd.DataFrame) else None
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        values = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        missing = pd.isna(values)
+        result = np.where(missing, False, values).astype(bool).astype(np.float64)
+        return pd.DataFrame(result, columns=columns, index=index) if columns is not None else result
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "n_features_in_")
@@ -105,6 +99,12 @@ class BooleanToNumber(TransformerMixin, BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             return np.asarray(self.feature_names_in_, dtype=object)
         return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True  # any value is read by its truthiness
+        return tags
 
 
 class AsObject(TransformerMixin, BaseEstimator):
