@@ -7,6 +7,8 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
+# bentoml build looks for uv on PATH (and would try pip otherwise, which .venv lacks)
+export PATH := $(abspath $(TOOLS))/bin:$(PATH)
 
 .PHONY: demo test lint bench install clean
 
