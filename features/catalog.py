@@ -3,11 +3,13 @@
 Every feature is computed for an (account, as-of date) snapshot from events dated
 strictly before the as-of date. ``phrase`` turns an account's value into the plain
 words a salesperson reads; ``{value}`` stands for the value, ``{date}`` for a date
-that a feature carries alongside (see ``date_column``).
+that a feature carries alongside (see ``date_column``) and ``{s}`` for the plural ending
+that agrees with the value ("1 day", "3 days"); :func:`fill_phrase` fills them.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +27,16 @@ class FeatureSpec:
     date_column: str | None = None
 
 
+def fill_phrase(template: str, value: object, date: str = "") -> str:
+    """Fill a phrase or reason template with a value, its date and its plural ending.
+
+    ``{s}`` becomes "" when the value is a number that shows as 1 and "s" otherwise.
+    """
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    singular = number and round(float(value)) == 1
+    return template.format(value=value, date=date, s="" if singular else "s")
+
+
 def _spec(name, family, kind, description, phrase, date_column=None) -> FeatureSpec:
     return FeatureSpec(name, family, kind, description, phrase, date_column)
 
@@ -36,28 +48,28 @@ _SPECS = [
         "usage",
         "numeric",
         "Distinct users with any event in the 7 days before the as-of date.",
-        "{value:.0f} active users in the last 7 days",
+        "{value:.0f} active user{s} in the last 7 days",
     ),
     _spec(
         "active_users_28d",
         "usage",
         "numeric",
         "Distinct users with any event in the 28 days before the as-of date.",
-        "{value:.0f} active users in the last 28 days",
+        "{value:.0f} active user{s} in the last 28 days",
     ),
     _spec(
         "active_users_90d",
         "usage",
         "numeric",
         "Distinct users with any event in the 90 days before the as-of date.",
-        "{value:.0f} active users in the last 90 days",
+        "{value:.0f} active user{s} in the last 90 days",
     ),
     _spec(
         "total_users",
         "usage",
         "numeric",
         "Distinct users seen in the account at any time before the as-of date.",
-        "{value:.0f} users in total",
+        "{value:.0f} user{s} in total",
     ),
     _spec(
         "stickiness",
@@ -78,14 +90,14 @@ _SPECS = [
         "usage",
         "numeric",
         "Value-metric events in the last 28 days.",
-        "{value:.0f} value actions in the last 28 days",
+        "{value:.0f} value action{s} in the last 28 days",
     ),
     _spec(
         "value_events_90d",
         "usage",
         "numeric",
         "Value-metric events in the last 90 days.",
-        "{value:.0f} value actions in the last 90 days",
+        "{value:.0f} value action{s} in the last 90 days",
     ),
     _spec(
         "value_events_per_user_28d",
@@ -99,28 +111,28 @@ _SPECS = [
         "usage",
         "numeric",
         "Distinct track event names used in the last 28 days (features used).",
-        "{value:.0f} different product features used in the last 28 days",
+        "{value:.0f} different product feature{s} used in the last 28 days",
     ),
     _spec(
         "collaboration_events_28d",
         "usage",
         "numeric",
         "Collaboration events (shares, comments, ...) in the last 28 days.",
-        "{value:.0f} collaboration actions in the last 28 days",
+        "{value:.0f} collaboration action{s} in the last 28 days",
     ),
     _spec(
         "invites_28d",
         "usage",
         "numeric",
         "Invite events in the last 28 days.",
-        "{value:.0f} invitations sent in the last 28 days",
+        "{value:.0f} invitation{s} sent in the last 28 days",
     ),
     _spec(
         "tenure_days",
         "usage",
         "numeric",
         "Days from the account's first event to the as-of date.",
-        "account is {value:.0f} days old",
+        "account is {value:.0f} day{s} old",
     ),
     # velocity
     _spec(
@@ -156,14 +168,14 @@ _SPECS = [
         "velocity",
         "numeric",
         "Users first seen in the account in the last 28 days.",
-        "{value:.0f} users added in the last 28 days",
+        "{value:.0f} user{s} added in the last 28 days",
     ),
     _spec(
         "max_users_added_in_day_90d",
         "velocity",
         "numeric",
         "Largest number of users first seen in the account on one day in the last 90 days.",
-        "{value:.0f} users added on {date}",
+        "{value:.0f} user{s} added on {date}",
         date_column="max_users_added_day_90d",
     ),
     _spec(
@@ -217,7 +229,7 @@ _SPECS = [
         "profile",
         "numeric",
         "Distinct departments among users' onboarding answers.",
-        "users from {value:.0f} departments",
+        "users from {value:.0f} department{s}",
     ),
     _spec(
         "dominant_use_case",
@@ -246,77 +258,77 @@ _SPECS = [
         "intent",
         "numeric",
         "Pricing page views in the last 90 days, anonymous views stitched to users included.",
-        "{value:.0f} pricing page visits in the last 90 days",
+        "{value:.0f} pricing page visit{s} in the last 90 days",
     ),
     _spec(
         "days_since_pricing_visit",
         "intent",
         "numeric",
         "Days since the latest pricing page view (empty when none).",
-        "visited the pricing page {value:.0f} days ago",
+        "visited the pricing page {value:.0f} day{s} ago",
     ),
     _spec(
         "security_visits_90d",
         "intent",
         "numeric",
         "Security or trust page views in the last 90 days.",
-        "{value:.0f} security page visits in the last 90 days",
+        "{value:.0f} security page visit{s} in the last 90 days",
     ),
     _spec(
         "days_since_security_visit",
         "intent",
         "numeric",
         "Days since the latest security or trust page view (empty when none).",
-        "visited the security page {value:.0f} days ago",
+        "visited the security page {value:.0f} day{s} ago",
     ),
     _spec(
         "legal_visits_90d",
         "intent",
         "numeric",
         "Terms, privacy or other legal page views in the last 90 days.",
-        "{value:.0f} terms or privacy page visits in the last 90 days",
+        "{value:.0f} terms or privacy page visit{s} in the last 90 days",
     ),
     _spec(
         "days_since_legal_visit",
         "intent",
         "numeric",
         "Days since the latest legal page view (empty when none).",
-        "visited the terms or privacy page {value:.0f} days ago",
+        "visited the terms or privacy page {value:.0f} day{s} ago",
     ),
     _spec(
         "enterprise_visits_90d",
         "intent",
         "numeric",
         "Enterprise page views in the last 90 days.",
-        "{value:.0f} enterprise page visits in the last 90 days",
+        "{value:.0f} enterprise page visit{s} in the last 90 days",
     ),
     _spec(
         "days_since_enterprise_visit",
         "intent",
         "numeric",
         "Days since the latest enterprise page view (empty when none).",
-        "visited the enterprise page {value:.0f} days ago",
+        "visited the enterprise page {value:.0f} day{s} ago",
     ),
     _spec(
         "admin_changes_90d",
         "intent",
         "numeric",
         "Role changes granting an admin value in the last 90 days.",
-        "{value:.0f} admin role changes in the last 90 days",
+        "{value:.0f} admin role change{s} in the last 90 days",
     ),
     _spec(
         "days_since_admin_change",
         "intent",
         "numeric",
         "Days since the latest admin role change (empty when none).",
-        "made a user admin {value:.0f} days ago",
+        "made a user admin {value:.0f} day{s} ago",
     ),
     _spec(
         "workspaces",
         "intent",
         "numeric",
         "Separate workspaces (silos) under the account's domain.",
-        "{value:.0f} separate workspaces under one domain",
+        "{value:.0f} separate workspace{s} under one domain",
     ),
     _spec(
         "personal_email_share",

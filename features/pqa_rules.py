@@ -16,7 +16,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from features.catalog import FEATURES
+from features.catalog import FEATURES, fill_phrase
 from features.tables import Tables
 from pqa.config import Config, PQARules, RuleCondition
 
@@ -53,16 +53,17 @@ def rule_holds(frame: pd.DataFrame, rule: RuleCondition) -> np.ndarray:
 def reason_text(rule: RuleCondition, value: object, date_value: object = None) -> str:
     """The rule's reason template filled with the account's value.
 
-    ``{value}`` is the value and ``{date}`` the date a feature carries alongside it (the
-    busiest day for ``max_users_added_in_day_90d``). Without a template, or when the
-    template does not fit the value, the reason reads ``feature op threshold (value)``.
+    ``{value}`` is the value, ``{date}`` the date a feature carries alongside it (the
+    busiest day for ``max_users_added_in_day_90d``) and ``{s}`` a plural ending. Without
+    a template, or when the template does not fit the value, the reason reads
+    ``feature op threshold (value)``.
     """
     fallback = f"{rule.feature} {rule.op} {_show(rule.value)} ({_show(value)})"
     if not rule.reason:
         return fallback
     shown_date = date_value.date().isoformat() if isinstance(date_value, pd.Timestamp) else ""
     try:
-        return rule.reason.format(value=value, date=shown_date)
+        return fill_phrase(rule.reason, value, shown_date)
     except (ValueError, TypeError, KeyError, IndexError):
         logger.warning("Reason template of PQA rule '%s' does not fit %r", rule.name, value)
         return fallback

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.catalog import FEATURES, FeatureSpec
+from features.catalog import FEATURES, FeatureSpec, fill_phrase
 
 MISSING_CATEGORY = "unknown"
 """Categorical value the feature pipeline uses when nothing is known."""
@@ -82,7 +82,7 @@ def phrase_feature(spec: FeatureSpec, value: Any, date: Any = None) -> str:
         return spec.phrase if bool(value) else f"no sign that {spec.phrase}"
     if spec.kind == "numeric":
         value = float(value)
-    return spec.phrase.format(value=value, date=_date_text(date))
+    return fill_phrase(spec.phrase, value, _date_text(date))
 
 
 def top_reasons(

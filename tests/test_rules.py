@@ -223,3 +223,19 @@ def test_label_accounts_sees_the_account_becoming_a_pqa_within_the_horizon(growi
     assert not row["pqa"]
     assert bool(row["becomes_pqa_within_horizon"])  # the Monday 01-20 is within 14 days
     assert [r["name"] for r in row["fired_rules"]] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1.0, "visited the security page 1 day ago"), (4.0, "visited the security page 4 days ago")],
+    ids=["singular", "plural"],
+)
+def test_reason_plural_ending_agrees_with_the_value(value, expected):
+    rule = RuleCondition(
+        name="security",
+        feature="days_since_security_visit",
+        op="<=",
+        value=30,
+        reason="visited the security page {value:.0f} day{s} ago",
+    )
+    assert reason_text(rule, value) == expected

@@ -40,6 +40,9 @@ def columns(**overrides):
     [
         ("active_users_28d", 14.0, None, "14 active users in the last 28 days"),
         ("days_since_security_visit", 3.0, None, "visited the security page 3 days ago"),
+        ("days_since_security_visit", 1.0, None, "visited the security page 1 day ago"),
+        ("security_visits_90d", 1.0, None, "1 security page visit in the last 90 days"),
+        ("security_visits_90d", 0.0, None, "0 security page visits in the last 90 days"),
         ("max_users_added_in_day_90d", 22.0, "2025-05-12", "22 users added on 2025-05-12"),
         ("stickiness", 0.25, None, "stickiness (DAU/MAU) of 25%"),
         ("active_users_wow_growth", -0.5, None, "active users changed -50% week over week"),
@@ -62,6 +65,9 @@ def columns(**overrides):
     ids=[
         "count",
         "days-ago",
+        "one-day-ago-is-singular",
+        "one-visit-is-singular",
+        "zero-visits-is-plural",
         "date-column",
         "percent",
         "signed-percent",
