@@ -9,7 +9,10 @@ MLflow), and compares them with the truth on the SAME test snapshots. The bar:
   above the flag's precision and >= 90% of the truth's precision at k.
 
 Usage: uv run --frozen python benchmarks/bench_quality.py [--accounts 5000] [--months 15]
-       [--seed 0] [--workdir DIR]
+       [--seed 0] [--config FILE] [--workdir DIR]
+
+``--config`` simulates and models a product with another vocabulary (for example
+``config/examples/chat_product.yaml``), so the bar is checked beyond the demo product.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def main() -> int:
     parser.add_argument("--accounts", type=int, default=5000)
     parser.add_argument("--months", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--config", type=Path, default=None, help="Product config (YAML).")
     parser.add_argument(
         "--workdir",
         type=Path,
@@ -46,9 +50,10 @@ def main() -> int:
     from training.quality import quality_report, read_truth, with_truth
     from training.train import fit_models, load_training_tables
 
-    cfg = load_config()
+    cfg = load_config(args.config)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pqa-quality-"))
-    data_dir = workdir / f"world-{args.accounts}-{args.months}-{args.seed}"
+    product = args.config.stem if args.config else "default"
+    data_dir = workdir / f"world-{product}-{args.accounts}-{args.months}-{args.seed}"
     figures: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -63,7 +68,12 @@ def main() -> int:
     started = time.perf_counter()
     target = resolve_target(tables, cfg, "conversion")
     frame = build_dataset(tables, cfg, target, snapshot_dates(tables, cfg))
-    split = time_split(frame, cfg.training.test_snapshots, cfg.training.validation_snapshots)
+    split = time_split(
+        frame,
+        cfg.training.test_snapshots,
+        cfg.training.validation_snapshots,
+        cfg.conversion.horizon_days,
+    )
     figures["snapshots_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -77,7 +87,10 @@ def main() -> int:
         joined, {name: joined[f"score_{name}"].to_numpy() for name in fitted.test_scores}
     )
 
-    print(f"World: {args.accounts} companies, {args.months} months, seed {args.seed} ({data_dir})")
+    print(
+        f"World: {product} product, {args.accounts} companies, {args.months} months, "
+        f"seed {args.seed} ({data_dir})"
+    )
     print(
         f"Snapshots: train {len(split.train):,} ({int(split.train[LABEL].sum())} positive), "
         f"validation {len(split.validation):,} ({int(split.validation[LABEL].sum())}), "

@@ -122,7 +122,7 @@ def test_time_split_keeps_the_latest_dates_out_of_training():
     dates = pd.date_range("2025-03-01", periods=6, freq="MS", tz="UTC")
     frame = pd.DataFrame({"as_of": np.repeat(dates, 3), "account_id": ["a", "b", "c"] * 6})
 
-    split = time_split(frame, test_snapshots=2, validation_snapshots=2)
+    split = time_split(frame, test_snapshots=2, validation_snapshots=2, horizon_days=0)
 
     assert sorted(split.test["as_of"].unique()) == list(dates[4:])
     assert sorted(split.validation["as_of"].unique()) == list(dates[2:4])
@@ -132,6 +132,43 @@ def test_time_split_keeps_the_latest_dates_out_of_training():
     assert split.windows()["test"] == {"start": "2025-07-01", "end": "2025-08-01"}
 
 
+def test_time_split_purges_training_dates_whose_label_window_reaches_the_test_period():
+    # Monthly dates Mar..Oct; test Sep and Oct, validation Jul and Aug. With a 90-day
+    # horizon, a training date D is kept only when D + 90 days <= Sep 1, i.e. D <= Jun 3.
+    dates = pd.date_range("2025-03-01", periods=8, freq="MS", tz="UTC")
+    frame = pd.DataFrame({"as_of": np.repeat(dates, 2), "account_id": ["a", "b"] * 8})
+
+    split = time_split(frame, test_snapshots=2, validation_snapshots=2, horizon_days=90)
+
+    kept = sorted(d.strftime("%Y-%m-%d") for d in split.train["as_of"].unique())
+    assert kept == ["2025-03-01", "2025-04-01", "2025-05-01", "2025-06-01"]
+    assert sorted(split.validation["as_of"].unique()) == list(dates[4:6])
+
+
+@pytest.mark.parametrize(
+    ("horizon_days", "kept"),
+    [(30, 2), (61, 1)],
+    ids=["both-windows-end-by-the-test-date", "the-later-window-reaches-the-test"],
+)
+def test_time_split_purge_follows_the_horizon(horizon_days, kept):
+    # Training dates Mar 1 and Apr 1 (no validation date); the test starts May 1, which
+    # is 61 days after Mar 1 and 30 days after Apr 1.
+    dates = pd.date_range("2025-03-01", periods=3, freq="MS", tz="UTC")
+    frame = pd.DataFrame({"as_of": dates, "account_id": "a"})
+
+    split = time_split(frame, test_snapshots=1, validation_snapshots=0, horizon_days=horizon_days)
+
+    assert split.train["as_of"].nunique() == kept
+
+
+def test_time_split_that_purges_every_training_date_says_how_to_fix_it():
+    dates = pd.date_range("2025-03-01", periods=3, freq="MS", tz="UTC")
+    frame = pd.DataFrame({"as_of": dates, "account_id": "a"})
+
+    with pytest.raises(ValueError, match="no training date ends its 62-day label window"):
+        time_split(frame, test_snapshots=1, validation_snapshots=0, horizon_days=62)
+
+
 def test_time_split_needs_a_training_date():
     dates = pd.date_range("2025-03-01", periods=4, freq="MS", tz="UTC")
     frame = pd.DataFrame({"as_of": dates, "account_id": "a"})
@@ -139,7 +176,7 @@ def test_time_split_needs_a_training_date():
     with pytest.raises(
         ValueError, match=r"cover 4 as-of date\(s\); the time split needs at least 5"
     ):
-        time_split(frame, test_snapshots=2, validation_snapshots=2)
+        time_split(frame, test_snapshots=2, validation_snapshots=2, horizon_days=0)
 
 
 def test_tier_cutoffs_leave_the_configured_shares_above_them():

@@ -87,6 +87,7 @@ def backtest(
                 frame.loc[frame["as_of"].isin(kept)],
                 cfg.training.test_snapshots,
                 cfg.training.validation_snapshots,
+                cfg.conversion.horizon_days,
             )
             fitted = fit_models(split, cfg)
             first_test = split.windows()["test"]["start"]

@@ -227,8 +227,18 @@ def _labels(
     )
 
 
-def time_split(frame: pd.DataFrame, test_snapshots: int, validation_snapshots: int) -> Split:
+def time_split(
+    frame: pd.DataFrame,
+    test_snapshots: int,
+    validation_snapshots: int,
+    horizon_days: int,
+) -> Split:
     """Split snapshots by as-of date: the latest dates test, the ones before validation.
+
+    A training snapshot's label looks ``horizon_days`` past its as-of date. Training
+    snapshots whose label window reaches the first test date are left out (purged), so
+    that no outcome of the test period is ever learned from; the validation snapshots,
+    which only set the number of trees, the calibration and the tier cut-offs, are kept.
 
     Parameters
     ----------
@@ -236,6 +246,9 @@ def time_split(frame: pd.DataFrame, test_snapshots: int, validation_snapshots: i
         Snapshots with an ``as_of`` column.
     test_snapshots, validation_snapshots : int
         Number of as-of dates in the test and validation sets.
+    horizon_days : int
+        Label horizon in days (0 for labels that look no further than their as-of
+        date, which purges nothing).
 
     Returns
     -------
@@ -244,7 +257,8 @@ def time_split(frame: pd.DataFrame, test_snapshots: int, validation_snapshots: i
     Raises
     ------
     ValueError
-        When fewer than ``test_snapshots + validation_snapshots + 1`` dates exist.
+        When fewer than ``test_snapshots + validation_snapshots + 1`` dates exist, or
+        when the purge leaves no training date.
     """
     dates = sorted(frame["as_of"].unique())
     needed = test_snapshots + validation_snapshots + 1
@@ -258,8 +272,27 @@ def time_split(frame: pd.DataFrame, test_snapshots: int, validation_snapshots: i
     validation_dates = dates[-(test_snapshots + validation_snapshots) : -test_snapshots]
     in_test = frame["as_of"].isin(test_dates)
     in_validation = frame["as_of"].isin(validation_dates)
+    in_train = ~in_test & ~in_validation
+    if horizon_days > 0:
+        reaches_test = frame["as_of"] + pd.Timedelta(days=horizon_days) > test_dates[0]
+        purged = in_train & reaches_test
+        if purged.any():
+            logger.info(
+                "Left %d training snapshots on %d date(s) out: their %d-day label window "
+                "reaches the test period",
+                int(purged.sum()),
+                frame.loc[purged, "as_of"].nunique(),
+                horizon_days,
+            )
+        in_train &= ~reaches_test
+        if not in_train.any():
+            raise ValueError(
+                f"no training date ends its {horizon_days}-day label window before the "
+                f"first test date {pd.Timestamp(test_dates[0]).date()}; use a longer "
+                "history, a shorter horizon or more validation snapshots."
+            )
     return Split(
-        train=frame.loc[~in_test & ~in_validation].reset_index(drop=True),
+        train=frame.loc[in_train].reset_index(drop=True),
         validation=frame.loc[in_validation].reset_index(drop=True),
         test=frame.loc[in_test].reset_index(drop=True),
     )

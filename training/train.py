@@ -224,7 +224,12 @@ def run_training(
     target = resolve_target(tables, cfg, target)
     dates = snapshot_dates(tables, cfg)
     frame = build_dataset(tables, cfg, target, dates, progress=progress)
-    split = time_split(frame, cfg.training.test_snapshots, cfg.training.validation_snapshots)
+    split = time_split(
+        frame,
+        cfg.training.test_snapshots,
+        cfg.training.validation_snapshots,
+        cfg.conversion.horizon_days,
+    )
     _check_labels(split, target)
     fitted = fit_models(split, cfg, progress=progress)
     run_id, version = _track(
