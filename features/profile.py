@@ -141,23 +141,30 @@ def member_traits(snapshot: Snapshot) -> pd.DataFrame:
 
 def _mode(frame: pd.DataFrame, column: str, size: int) -> np.ndarray:
     """Most common non-null value of ``column`` per account (ties: alphabetical); None if none."""
-    values = frame[["account", column]].dropna()
-    counts = values.groupby(["account", column], as_index=False, sort=False).size()
-    best = counts.sort_values(
-        ["account", "size", column], ascending=[True, False, True], kind="stable"
-    ).drop_duplicates("account")
+    known = frame[column].notna().to_numpy()
+    codes, names = pd.factorize(frame[column][known], sort=True)
     result = np.full(size, None, dtype=object)
-    result[best["account"].to_numpy()] = best[column].to_numpy(dtype=object)
+    if len(codes) == 0:
+        return result
+    account = frame["account"].to_numpy()[known].astype(np.int64)
+    pairs, counts = np.unique(account * len(names) + codes, return_counts=True)
+    owner, value = pairs // len(names), pairs % len(names)
+    # per account, the highest count first and, among equal counts, the first name
+    order = np.lexsort((value, -counts, owner))
+    first = order[np.concatenate([[True], owner[order][1:] != owner[order][:-1]])]
+    result[owner[first]] = np.asarray(names, dtype=object)[value[first]]
     return result
 
 
 def _crm(snapshot: Snapshot) -> pd.DataFrame:
     """CRM employees and industry per account id (the CRM account's website domain)."""
-    crm = snapshot.tables.crm_accounts
-    crm = crm[crm["domain"].notna()]
-    return crm.groupby("domain", sort=True).agg(
-        employees=("employees", "max"), industry=("industry", "first")
-    )
+    if "crm" not in snapshot.cache:
+        crm = snapshot.tables.crm_accounts
+        crm = crm[crm["domain"].notna()]
+        snapshot.cache["crm"] = crm.groupby("domain", sort=True).agg(
+            employees=("employees", "max"), industry=("industry", "first")
+        )
+    return snapshot.cache["crm"]
 
 
 def company_size(snapshot: Snapshot, members: pd.DataFrame) -> np.ndarray:

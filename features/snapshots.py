@@ -398,21 +398,23 @@ def snapshot_frame(snapshot: Snapshot) -> pd.DataFrame:
     }
     for family in FAMILIES:
         columns.update(family.compute(snapshot, columns))
-    frame = pd.DataFrame(columns)
-    return _conform(frame)
+    return _conform(columns)
 
 
-def _conform(frame: pd.DataFrame) -> pd.DataFrame:
-    """Order the columns as the catalog does and give each its contract dtype."""
+def _conform(columns: dict[str, object]) -> pd.DataFrame:
+    """Build the frame in the catalog's column order, each column in its contract dtype."""
+    typed: dict[str, object] = {name: columns[name] for name in KEY_COLUMNS}
     for name, spec in FEATURES.items():
+        values = columns[name]
         if spec.kind == "numeric":
-            frame[name] = frame[name].astype(np.float64)
+            typed[name] = np.asarray(values, dtype=np.float64)
         elif spec.kind == "boolean":
-            frame[name] = frame[name].astype(bool)
+            typed[name] = np.asarray(values, dtype=bool)
         else:
-            frame[name] = frame[name].astype("str").fillna("unknown")
-    frame["max_users_added_day_90d"] = pd.to_datetime(frame["max_users_added_day_90d"], utc=True)
-    return frame[feature_columns()]
+            typed[name] = pd.Series(values, dtype="str").fillna("unknown").array
+    for name in AUXILIARY_COLUMNS:
+        typed[name] = pd.to_datetime(pd.Series(columns[name]), utc=True).array
+    return pd.DataFrame(typed)
 
 
 def empty_features() -> pd.DataFrame:
