@@ -454,13 +454,21 @@ def score(
 
 
 def print_top_scores(frame, top: int) -> None:
-    columns = ["account_id", "propensity", "tier", "play", "owner", "reasons"]
-    rows = frame.head(top).to_dict("records")
-    for row in rows:
-        row["reasons"] = [
-            r["text"] if isinstance(r, dict) else str(r) for r in (row.get("reasons") or [])
-        ]
-    console.print(_table(f"Top {top} accounts", rows, columns))
+    """Print the ``top`` accounts: propensity, tier, play and owner, then the reasons.
+
+    A reason marked ``+`` pushes the propensity up, one marked ``-`` holds it back.
+    """
+    console.print(f"[bold]Top {min(top, len(frame))} accounts[/bold] (+ raises, - lowers)")
+    for rank, row in enumerate(frame.head(top).to_dict("records"), start=1):
+        flag = ", PQA" if row.get("pqa") else ""
+        console.print(
+            f"{rank:>2}. [bold]{row['account_id']}[/bold]  {row['propensity']:.1%} "
+            f"(tier {row['tier']}{flag})  {row['play']} -> {row['owner']}"
+        )
+        for reason in row.get("reasons") or []:
+            if isinstance(reason, dict):
+                sign = "+" if reason.get("direction") == "up" else "-"
+                console.print(f"      {sign} {reason['text']}", highlight=False)
 
 
 @app.command()
