@@ -5,6 +5,7 @@ strictly before the as-of date. ``phrase`` turns an account's value into the pla
 words a salesperson reads; ``{value}`` stands for the value, ``{date}`` for a date
 that a feature carries alongside (see ``date_column``) and ``{s}`` for the plural ending
 that agrees with the value ("1 day", "3 days"); :func:`fill_phrase` fills them.
+``missing`` is what to say instead when the value is unknown.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class FeatureSpec:
     description: str
     phrase: str
     date_column: str | None = None
+    missing: str | None = None
+    """What to say when the value is unknown (no visit ever, no earlier period...)."""
 
 
 def fill_phrase(template: str, value: object, date: str = "") -> str:
@@ -37,8 +40,8 @@ def fill_phrase(template: str, value: object, date: str = "") -> str:
     return template.format(value=value, date=date, s="" if singular else "s")
 
 
-def _spec(name, family, kind, description, phrase, date_column=None) -> FeatureSpec:
-    return FeatureSpec(name, family, kind, description, phrase, date_column)
+def _spec(name, family, kind, description, phrase, date_column=None, missing=None) -> FeatureSpec:
+    return FeatureSpec(name, family, kind, description, phrase, date_column, missing)
 
 
 _SPECS = [
@@ -77,6 +80,7 @@ _SPECS = [
         "numeric",
         "Mean daily active users over 28 days divided by 28-day active users (DAU/MAU).",
         "stickiness (DAU/MAU) of {value:.0%}",
+        missing="no active users in the last 28 days",
     ),
     _spec(
         "active_days_28d",
@@ -105,6 +109,7 @@ _SPECS = [
         "numeric",
         "Value-metric events in 28 days per 28-day active user (depth).",
         "{value:.1f} value actions per active user in the last 28 days",
+        missing="no active users in the last 28 days",
     ),
     _spec(
         "breadth_28d",
@@ -141,6 +146,7 @@ _SPECS = [
         "numeric",
         "Relative change of 7-day active users against the 7 days before.",
         "active users changed {value:+.0%} week over week",
+        missing="no activity the week before to compare with",
     ),
     _spec(
         "active_users_mom_growth",
@@ -148,6 +154,7 @@ _SPECS = [
         "numeric",
         "Relative change of 28-day active users against the 28 days before.",
         "active users changed {value:+.0%} month over month",
+        missing="no activity the month before to compare with",
     ),
     _spec(
         "value_events_wow_growth",
@@ -155,6 +162,7 @@ _SPECS = [
         "numeric",
         "Relative change of 7-day value events against the 7 days before.",
         "value actions changed {value:+.0%} week over week",
+        missing="no value actions the week before to compare with",
     ),
     _spec(
         "value_events_mom_growth",
@@ -162,6 +170,7 @@ _SPECS = [
         "numeric",
         "Relative change of 28-day value events against the 28 days before.",
         "value actions changed {value:+.0%} month over month",
+        missing="no value actions the month before to compare with",
     ),
     _spec(
         "users_added_28d",
@@ -185,6 +194,7 @@ _SPECS = [
         "Events in the last 7 days against the account's mean weekly events over the "
         "12 weeks before (1 = as usual).",
         "activity at {value:.1f}x its usual weekly level",
+        missing="no usual weekly activity to compare with yet",
     ),
     _spec(
         "active_users_acceleration",
@@ -192,6 +202,7 @@ _SPECS = [
         "numeric",
         "Month-over-month growth of active users now minus the same growth 28 days ago.",
         "user growth accelerating by {value:+.0%}",
+        missing="too little history to measure acceleration",
     ),
     # profile
     _spec(
@@ -201,6 +212,7 @@ _SPECS = [
         "Best known company size: CRM NumberOfEmployees, else workspace 'employees' "
         "trait, else the midpoint of the most common onboarding answer.",
         "company of about {value:,.0f} employees",
+        missing="company size not known",
     ),
     _spec(
         "company_size_band",
@@ -208,6 +220,7 @@ _SPECS = [
         "categorical",
         "Company size band from 'employees': 1-10, 11-50, 51-200, 201-1000, 1001+ or unknown.",
         "a {value} employee company",
+        missing="company size not known",
     ),
     _spec(
         "seniority_rank",
@@ -237,6 +250,7 @@ _SPECS = [
         "categorical",
         "Most common onboarding use case among users (unknown when none answered).",
         "mostly used for {value}",
+        missing="no use case given in onboarding",
     ),
     _spec(
         "onboarding_answer_rate",
@@ -251,6 +265,7 @@ _SPECS = [
         "categorical",
         "Industry from the CRM account, else the workspace 'industry' trait.",
         "in the {value} industry",
+        missing="industry not known",
     ),
     # intent and structure
     _spec(
@@ -266,6 +281,7 @@ _SPECS = [
         "numeric",
         "Days since the latest pricing page view (empty when none).",
         "visited the pricing page {value:.0f} day{s} ago",
+        missing="no pricing page visit on record",
     ),
     _spec(
         "security_visits_90d",
@@ -280,6 +296,7 @@ _SPECS = [
         "numeric",
         "Days since the latest security or trust page view (empty when none).",
         "visited the security page {value:.0f} day{s} ago",
+        missing="no security page visit on record",
     ),
     _spec(
         "legal_visits_90d",
@@ -294,6 +311,7 @@ _SPECS = [
         "numeric",
         "Days since the latest legal page view (empty when none).",
         "visited the terms or privacy page {value:.0f} day{s} ago",
+        missing="no terms or privacy page visit on record",
     ),
     _spec(
         "enterprise_visits_90d",
@@ -308,6 +326,7 @@ _SPECS = [
         "numeric",
         "Days since the latest enterprise page view (empty when none).",
         "visited the enterprise page {value:.0f} day{s} ago",
+        missing="no enterprise page visit on record",
     ),
     _spec(
         "admin_changes_90d",
@@ -322,6 +341,7 @@ _SPECS = [
         "numeric",
         "Days since the latest admin role change (empty when none).",
         "made a user admin {value:.0f} day{s} ago",
+        missing="no admin role change on record",
     ),
     _spec(
         "workspaces",
@@ -343,6 +363,7 @@ _SPECS = [
         "categorical",
         "Latest plan trait of the account's workspaces (the highest when several).",
         "on the {value} plan",
+        missing="no plan on record",
     ),
     # adoption
     _spec(

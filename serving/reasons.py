@@ -73,9 +73,12 @@ def phrase_feature(spec: FeatureSpec, value: Any, date: Any = None) -> str:
     -------
     str
         The catalog phrase filled with the value; "no sign that ..." for a false
-        boolean; "<feature description>: none recorded" when the value is unknown.
+        boolean; the spec's ``missing`` text, else "<feature description>: none
+        recorded", when the value is unknown.
     """
     if _is_missing(value):
+        if spec.missing:
+            return spec.missing
         label = re.split(r",| \(|\. ", spec.description)[0].rstrip(".")
         return f"{label}: none recorded"
     if spec.kind == "boolean":

@@ -58,9 +58,15 @@ def columns(**overrides):
             "days_since_pricing_visit",
             math.nan,
             None,
-            "Days since the latest pricing page view: none recorded",
+            "no pricing page visit on record",
         ),
-        ("industry", "unknown", None, "Industry from the CRM account: none recorded"),
+        ("industry", "unknown", None, "industry not known"),
+        (
+            "departments",
+            math.nan,
+            None,
+            "Distinct departments among users' onboarding answers: none recorded",
+        ),
     ],
     ids=[
         "count",
@@ -76,6 +82,7 @@ def columns(**overrides):
         "false-flag",
         "missing-number",
         "unknown-category",
+        "missing-without-own-words",
     ],
 )
 def test_phrase_uses_the_account_value(feature, value, date, expected):
