@@ -28,6 +28,10 @@ class FeatureSpec:
     date_column: str | None = None
     missing: str | None = None
     """What to say when the value is unknown (no visit ever, no earlier period...)."""
+    direction: Literal[-1, 0, 1] = 0
+    """How the feature is expected to move the propensity, all else equal: +1 more
+    means likelier to buy (active users, security visits), -1 more means less likely
+    (days since the last pricing visit), 0 no prior. Training can hold models to it."""
 
 
 def fill_phrase(template: str, value: object, date: str = "") -> str:
@@ -40,8 +44,10 @@ def fill_phrase(template: str, value: object, date: str = "") -> str:
     return template.format(value=value, date=date, s="" if singular else "s")
 
 
-def _spec(name, family, kind, description, phrase, date_column=None, missing=None) -> FeatureSpec:
-    return FeatureSpec(name, family, kind, description, phrase, date_column, missing)
+def _spec(
+    name, family, kind, description, phrase, date_column=None, missing=None, direction=0
+) -> FeatureSpec:
+    return FeatureSpec(name, family, kind, description, phrase, date_column, missing, direction)
 
 
 _SPECS = [
@@ -52,6 +58,7 @@ _SPECS = [
         "numeric",
         "Distinct users with any event in the 7 days before the as-of date.",
         "{value:.0f} active user{s} in the last 7 days",
+        direction=1,
     ),
     _spec(
         "active_users_28d",
@@ -59,6 +66,7 @@ _SPECS = [
         "numeric",
         "Distinct users with any event in the 28 days before the as-of date.",
         "{value:.0f} active user{s} in the last 28 days",
+        direction=1,
     ),
     _spec(
         "active_users_90d",
@@ -66,6 +74,7 @@ _SPECS = [
         "numeric",
         "Distinct users with any event in the 90 days before the as-of date.",
         "{value:.0f} active user{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "total_users",
@@ -73,6 +82,7 @@ _SPECS = [
         "numeric",
         "Distinct users seen in the account at any time before the as-of date.",
         "{value:.0f} user{s} in total",
+        direction=1,
     ),
     _spec(
         "stickiness",
@@ -88,6 +98,7 @@ _SPECS = [
         "numeric",
         "Days with any event among the 28 days before the as-of date.",
         "active on {value:.0f} of the last 28 days",
+        direction=1,
     ),
     _spec(
         "value_events_28d",
@@ -95,6 +106,7 @@ _SPECS = [
         "numeric",
         "Value-metric events in the last 28 days.",
         "{value:.0f} value action{s} in the last 28 days",
+        direction=1,
     ),
     _spec(
         "value_events_90d",
@@ -102,6 +114,7 @@ _SPECS = [
         "numeric",
         "Value-metric events in the last 90 days.",
         "{value:.0f} value action{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "value_events_per_user_28d",
@@ -110,6 +123,7 @@ _SPECS = [
         "Value-metric events in 28 days per 28-day active user (depth).",
         "{value:.1f} value actions per active user in the last 28 days",
         missing="no active users in the last 28 days",
+        direction=1,
     ),
     _spec(
         "breadth_28d",
@@ -117,6 +131,7 @@ _SPECS = [
         "numeric",
         "Distinct track event names used in the last 28 days (features used).",
         "{value:.0f} different product feature{s} used in the last 28 days",
+        direction=1,
     ),
     _spec(
         "collaboration_events_28d",
@@ -124,6 +139,7 @@ _SPECS = [
         "numeric",
         "Collaboration events (shares, comments, ...) in the last 28 days.",
         "{value:.0f} collaboration action{s} in the last 28 days",
+        direction=1,
     ),
     _spec(
         "invites_28d",
@@ -131,6 +147,7 @@ _SPECS = [
         "numeric",
         "Invite events in the last 28 days.",
         "{value:.0f} invitation{s} sent in the last 28 days",
+        direction=1,
     ),
     _spec(
         "tenure_days",
@@ -178,6 +195,7 @@ _SPECS = [
         "numeric",
         "Users first seen in the account in the last 28 days.",
         "{value:.0f} user{s} added in the last 28 days",
+        direction=1,
     ),
     _spec(
         "max_users_added_in_day_90d",
@@ -186,6 +204,7 @@ _SPECS = [
         "Largest number of users first seen in the account on one day in the last 90 days.",
         "{value:.0f} user{s} added on {date}",
         date_column="max_users_added_day_90d",
+        direction=1,
     ),
     _spec(
         "activity_spike_score",
@@ -213,6 +232,7 @@ _SPECS = [
         "trait, else the midpoint of the most common onboarding answer.",
         "company of about {value:,.0f} employees",
         missing="company size not known",
+        direction=1,
     ),
     _spec(
         "company_size_band",
@@ -229,6 +249,7 @@ _SPECS = [
         "Highest seniority among users: 0 unknown, 1 individual contributor, 2 manager, "
         "3 director, 4 vp, 5 c-level. Inferred from the job title when not answered.",
         "most senior user at level {value:.0f} of 5",
+        direction=1,
     ),
     _spec(
         "has_decision_maker",
@@ -236,6 +257,7 @@ _SPECS = [
         "boolean",
         "Whether a director, VP or C-level user uses the product.",
         "a decision-maker (director or above) uses the product",
+        direction=1,
     ),
     _spec(
         "departments",
@@ -243,6 +265,7 @@ _SPECS = [
         "numeric",
         "Distinct departments among users' onboarding answers.",
         "users from {value:.0f} department{s}",
+        direction=1,
     ),
     _spec(
         "dominant_use_case",
@@ -274,6 +297,7 @@ _SPECS = [
         "numeric",
         "Pricing page views in the last 90 days, anonymous views stitched to users included.",
         "{value:.0f} pricing page visit{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "days_since_pricing_visit",
@@ -282,6 +306,7 @@ _SPECS = [
         "Days since the latest pricing page view (empty when none).",
         "visited the pricing page {value:.0f} day{s} ago",
         missing="no pricing page visit on record",
+        direction=-1,
     ),
     _spec(
         "security_visits_90d",
@@ -289,6 +314,7 @@ _SPECS = [
         "numeric",
         "Security or trust page views in the last 90 days.",
         "{value:.0f} security page visit{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "days_since_security_visit",
@@ -297,6 +323,7 @@ _SPECS = [
         "Days since the latest security or trust page view (empty when none).",
         "visited the security page {value:.0f} day{s} ago",
         missing="no security page visit on record",
+        direction=-1,
     ),
     _spec(
         "legal_visits_90d",
@@ -304,6 +331,7 @@ _SPECS = [
         "numeric",
         "Terms, privacy or other legal page views in the last 90 days.",
         "{value:.0f} terms or privacy page visit{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "days_since_legal_visit",
@@ -312,6 +340,7 @@ _SPECS = [
         "Days since the latest legal page view (empty when none).",
         "visited the terms or privacy page {value:.0f} day{s} ago",
         missing="no terms or privacy page visit on record",
+        direction=-1,
     ),
     _spec(
         "enterprise_visits_90d",
@@ -319,6 +348,7 @@ _SPECS = [
         "numeric",
         "Enterprise page views in the last 90 days.",
         "{value:.0f} enterprise page visit{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "days_since_enterprise_visit",
@@ -327,6 +357,7 @@ _SPECS = [
         "Days since the latest enterprise page view (empty when none).",
         "visited the enterprise page {value:.0f} day{s} ago",
         missing="no enterprise page visit on record",
+        direction=-1,
     ),
     _spec(
         "admin_changes_90d",
@@ -334,6 +365,7 @@ _SPECS = [
         "numeric",
         "Role changes granting an admin value in the last 90 days.",
         "{value:.0f} admin role change{s} in the last 90 days",
+        direction=1,
     ),
     _spec(
         "days_since_admin_change",
@@ -342,6 +374,7 @@ _SPECS = [
         "Days since the latest admin role change (empty when none).",
         "made a user admin {value:.0f} day{s} ago",
         missing="no admin role change on record",
+        direction=-1,
     ),
     _spec(
         "workspaces",
@@ -349,6 +382,7 @@ _SPECS = [
         "numeric",
         "Separate workspaces (silos) under the account's domain.",
         "{value:.0f} separate workspace{s} under one domain",
+        direction=1,
     ),
     _spec(
         "personal_email_share",
@@ -356,6 +390,7 @@ _SPECS = [
         "numeric",
         "Share of the account's users on personal email domains.",
         "{value:.0%} of users on personal email",
+        direction=-1,
     ),
     _spec(
         "plan",

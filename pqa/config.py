@@ -154,6 +154,10 @@ class Training(_Strict):
     capacity: int = Field(100, ge=1, description="Accounts sales can work per period (top k).")
     experiment: str = "pqa-bridge"
     registered_model: str = "pqa-propensity"
+    monotone: bool = Field(
+        True,
+        description="Hold LightGBM to each feature's expected direction (see the catalog).",
+    )
     lightgbm: dict[str, float | int | str] = Field(default_factory=dict)
 
 

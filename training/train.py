@@ -143,6 +143,7 @@ def fit_models(split: Split, cfg: Config, progress: Progress | None = None) -> F
             model_type=model_type,
             lightgbm_params=dict(cfg.training.lightgbm),
             tier_shares=dict(cfg.scoring.tier_shares),
+            monotone=cfg.training.monotone,
             random_state=cfg.training.seed,
         )
         models[model_type] = model.fit(split.train, y_train, split.validation, y_valid)
