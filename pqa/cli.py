@@ -517,11 +517,16 @@ def demo(
         _print_simulation(summary.to_dict(), data_dir)
 
     console.rule("2. Ingest")
-    from features.ingest import ingest as run_ingest
+    import json
 
+    from features.ingest import ensure_ingested
+    from features.ingest.report import REPORT_FILE
+
+    # the cache that training and scoring read, so that the events are ingested once
     with progress_bar("Ingesting") as progress:
-        report = run_ingest(data_dir, cfg, out_dir / "tables", progress=progress)
-    _print_ingest(report.to_dict())
+        tables_dir = ensure_ingested(data_dir, cfg, progress=progress)
+    _print_ingest(json.loads((tables_dir / REPORT_FILE).read_text()))
+    console.print(f"Normalized tables in {tables_dir}")
 
     console.rule("3. Train, track and promote")
     from training.train import run_training
