@@ -44,15 +44,20 @@ def precision_at_flag_count(
     y: np.ndarray, score: np.ndarray, flag: np.ndarray, as_of: np.ndarray
 ) -> float:
     """Precision of the top ``k_d`` scores per as-of date d, where ``k_d`` is the number of
-    accounts the PQA flag selects on d; hits and selections are pooled over dates."""
-    hits = selected = 0
+    accounts the PQA flag selects on d; hits and selections are pooled over dates.
+
+    ``y`` may also hold probabilities (the truth): the result is then the expected
+    precision of that selection, free of the noise of which accounts happened to convert.
+    """
+    hits = 0.0
+    selected = 0
     for day in pd.unique(as_of):
         inside = as_of == day
         k = int(flag[inside].sum())
         if k == 0:
             continue
         top = metrics.ranking(score[inside])[:k]
-        hits += int(y[inside][top].sum())
+        hits += float(y[inside][top].sum())
         selected += k
     return hits / selected if selected else float("nan")
 
@@ -73,33 +78,38 @@ def quality_report(
     -------
     DataFrame
         One row per score (models, ``pqa_flag``, ``truth``): roc_auc, pr_auc,
-        precision_at_flag_k, and each as a share of the truth's value.
+        precision_at_flag_k, expected_precision_at_flag_k (the mean true probability of
+        the accounts selected), and each as a share of the truth's value.
     """
     y = frame[label].to_numpy().astype(int)
     flag = frame["pqa"].to_numpy().astype(bool)
     as_of = frame["as_of"].to_numpy()
+    truth = frame["truth"].to_numpy(dtype=float)
     everything = {
         **scores,
         "pqa_flag": flag.astype(float),
-        "truth": frame["truth"].to_numpy(dtype=float),
+        "truth": truth,
     }
     rows = []
     for name, score in everything.items():
         score = np.asarray(score, dtype=float)
         if name == "pqa_flag":
             precision = float(y[flag].mean()) if flag.any() else float("nan")
+            expected = float(truth[flag].mean()) if flag.any() else float("nan")
         else:
             precision = precision_at_flag_count(y, score, flag, as_of)
+            expected = precision_at_flag_count(truth, score, flag, as_of)
         rows.append(
             {
                 "score": name,
                 "roc_auc": metrics.roc_auc(y, score),
                 "pr_auc": metrics.pr_auc(y, score),
                 "precision_at_flag_k": precision,
+                "expected_precision_at_flag_k": expected,
             }
         )
     report = pd.DataFrame(rows)
-    truth = report.set_index("score").loc["truth"]
-    for column in ("roc_auc", "pr_auc", "precision_at_flag_k"):
-        report[f"{column}_vs_truth"] = report[column] / truth[column]
+    best = report.set_index("score").loc["truth"]
+    for column in ("roc_auc", "pr_auc", "precision_at_flag_k", "expected_precision_at_flag_k"):
+        report[f"{column}_vs_truth"] = report[column] / best[column]
     return report
