@@ -234,7 +234,9 @@ def _snapshot_dates(
 def _check_output(out: Path) -> None:
     """Reject an unsupported output file before any work is done."""
     if out.suffix.lower() not in (".csv", ".parquet"):
-        raise typer.BadParameter(f"got {out.name!r}; use a .csv or .parquet file", "--out")
+        raise typer.BadParameter(
+            f"got {out.name!r}; use a .csv or .parquet file", param_hint="--out"
+        )
 
 
 def _write_frame(frame, out: Path) -> None:
@@ -342,7 +344,9 @@ def train(
 ) -> None:
     """Train the rules baseline, a logistic regression and LightGBM; track them in MLflow."""
     if target not in ("auto", "conversion", "pqa"):
-        raise typer.BadParameter(f"got {target!r}; use conversion, pqa or auto", "--target")
+        raise typer.BadParameter(
+            f"got {target!r}; use conversion, pqa or auto", param_hint="--target"
+        )
     cfg = _config(config)
     from training.train import run_training
 

@@ -55,8 +55,10 @@ def test_bad_config_key_exits_2_without_traceback(tmp_path):
     [
         (("--log-level", "LOUD", "features", "--list"), "--log-level"),
         (("features", "x", "--as-of", "2025-13-01", "--out", "f.csv"), "YYYY-MM-DD"),
+        (("score", "x", "--as-of", "2025-06-01", "--out", "scores.txt"), "--out"),
+        (("train", "x", "--target", "revenue"), "--target"),
     ],
-    ids=["log-level", "as-of-date"],
+    ids=["log-level", "as-of-date", "output-file-type", "target"],
 )
 def test_bad_option_is_named(args, message, tmp_path):
     result = run_pqa(*args, cwd=tmp_path)
