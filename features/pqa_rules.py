@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,21 +34,32 @@ OPERATORS: dict[str, Callable] = {
 
 RULE_COLUMNS = ("account_id", "as_of", "pqa", "fired_rules")
 
+Columns = pd.DataFrame | Mapping[str, Any]
 
-def rule_holds(frame: pd.DataFrame, rule: RuleCondition) -> np.ndarray:
-    """Whether ``rule`` holds for each row of ``frame``; False where the value is missing."""
-    if rule.feature not in frame.columns:
+
+def rule_holds(columns: Columns, rule: RuleCondition) -> np.ndarray:
+    """Whether ``rule`` holds for each row; False where the value is missing.
+
+    ``columns`` is a DataFrame or any mapping of column name to array-like (the HTTP
+    service scores one account without building a DataFrame).
+    """
+    if rule.feature not in columns:
         raise ValueError(
             f"PQA rule '{rule.name}' uses feature '{rule.feature}', which the frame lacks; "
             "pass a frame from features.snapshots.compute_features"
         )
-    values = frame[rule.feature]
-    known = values.notna().to_numpy()
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        compared = OPERATORS[rule.op](values.to_numpy(np.float64), float(rule.value))
+    values = columns[rule.feature]
+    if isinstance(values, pd.Series):
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        known = values.notna().to_numpy()
+        values = values.to_numpy(np.float64) if numeric else values.to_numpy(dtype=object)
     else:
-        compared = OPERATORS[rule.op](values.to_numpy(dtype=object), rule.value)
-    return np.asarray(compared, dtype=bool) & known
+        values = np.asarray(values)
+        numeric = values.dtype.kind in "fiu"
+        known = ~pd.isna(values)
+        values = values.astype(np.float64) if numeric else values.astype(object)
+    threshold = float(rule.value) if numeric else rule.value
+    return np.asarray(OPERATORS[rule.op](values, threshold), dtype=bool) & known
 
 
 def reason_text(rule: RuleCondition, value: object, date_value: object = None) -> str:
@@ -99,20 +111,7 @@ def evaluate_rules(frame: pd.DataFrame, rules: PQARules) -> pd.DataFrame:
         ``{"name", "feature", "value", "reason"}`` dicts, also for accounts that are not
         PQAs.
     """
-    n = len(frame)
-    qualified = np.ones(n, dtype=bool)
-    any_count = np.zeros(n, dtype=np.int64)
-    fired: list[list[dict]] = [[] for _ in range(n)]
-    for group in ("all_of", "any_of"):
-        for rule in getattr(rules, group):
-            holds = rule_holds(frame, rule)
-            if group == "all_of":
-                qualified &= holds
-            else:
-                any_count += holds
-            _append_reasons(fired, frame, rule, np.flatnonzero(holds))
-    if rules.any_of:
-        qualified &= any_count >= rules.min_any
+    qualified, fired = fire_rules(frame, rules, len(frame))
     return pd.DataFrame(
         {
             "account_id": frame["account_id"].to_numpy(),
@@ -123,17 +122,49 @@ def evaluate_rules(frame: pd.DataFrame, rules: PQARules) -> pd.DataFrame:
     ).astype({"as_of": frame["as_of"].dtype})
 
 
+def fire_rules(
+    columns: Columns, rules: PQARules, n: int
+) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
+    """The PQA flag and the fired rules of ``n`` accounts given as columns.
+
+    The work behind :func:`evaluate_rules`, on a DataFrame or any mapping of column
+    name to array-like, so that scoring one account needs no DataFrame.
+
+    Returns
+    -------
+    qualified : ndarray of bool of shape (n,)
+    fired : list of list of dict
+        Per account, as in :func:`evaluate_rules`.
+    """
+    qualified = np.ones(n, dtype=bool)
+    any_count = np.zeros(n, dtype=np.int64)
+    fired: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for group in ("all_of", "any_of"):
+        for rule in getattr(rules, group):
+            holds = rule_holds(columns, rule)
+            if group == "all_of":
+                qualified &= holds
+            else:
+                any_count += holds
+            _append_reasons(fired, columns, rule, np.flatnonzero(holds))
+    if rules.any_of:
+        qualified &= any_count >= rules.min_any
+    return qualified, fired
+
+
 def _append_reasons(
-    fired: list[list[dict]], frame: pd.DataFrame, rule: RuleCondition, rows: np.ndarray
+    fired: list[list[dict]], columns: Columns, rule: RuleCondition, rows: np.ndarray
 ) -> None:
-    values = frame[rule.feature].to_numpy()[rows]
+    if len(rows) == 0:
+        return
+    values = np.asarray(columns[rule.feature])[rows]
     spec = FEATURES.get(rule.feature)
     date_column = spec.date_column if spec else None
-    dates = (
-        frame[date_column].iloc[rows].tolist()
-        if date_column and date_column in frame.columns
-        else [None] * len(rows)
-    )
+    if date_column and date_column in columns:
+        # Timestamps, whether the column is a Series or a DatetimeIndex
+        dates = pd.DatetimeIndex(columns[date_column])[rows].tolist()
+    else:
+        dates = [None] * len(rows)
     for row, value, day in zip(rows, values, dates, strict=True):
         value = _plain(value)
         fired[row].append(

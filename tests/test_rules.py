@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.pqa_rules import evaluate_rules, first_pqa_dates, label_accounts, reason_text
+from features.pqa_rules import (
+    evaluate_rules,
+    fire_rules,
+    first_pqa_dates,
+    label_accounts,
+    reason_text,
+)
 from features.tables import tables_from_records
 from pqa.config import PQARules, RuleCondition, parse_config
 
@@ -55,6 +61,25 @@ def test_all_of_and_at_least_min_any_must_hold():
     assert result["pqa"].tolist() == [True, False, False, True]
     result = evaluate_rules(data, rules(all_of=[SEVEN], any_of=[SECURITY, VOLUME], min_any=2))
     assert result["pqa"].tolist() == [False, False, False, True]
+
+
+def test_rules_on_plain_arrays_fire_like_on_a_frame():
+    # the HTTP service passes numpy columns, with NaN for an unknown value
+    columns = {
+        "active_users_28d": np.array([7.0, 9.0, np.nan]),
+        "days_since_security_visit": np.array([5.0, np.nan, 1.0]),
+        "value_events_28d": np.array([0.0, 450.0, 900.0]),
+    }
+
+    qualified, fired = fire_rules(columns, rules(all_of=[SEVEN], any_of=[SECURITY, VOLUME]), 3)
+
+    assert qualified.tolist() == [True, True, False]
+    assert [[r["name"] for r in f] for f in fired] == [
+        ["seven", "security"],
+        ["seven", "volume"],
+        ["security", "volume"],
+    ]
+    assert fired[0][1]["reason"] == "security page 5 days ago"
 
 
 def test_fired_rules_carry_value_and_formatted_reason():
