@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 
 from features.ingest.crm import crm_from_records
 from features.ingest.dedupe import first_of_each, message_hashes
-from features.ingest.messages import flat_from_messages
 from features.ingest.normalize import normalize_flat
+from features.ingest.reader import flat_from_dicts
 from features.ingest.stitching import LINK_COLUMNS, stitch
 from features.tables import Tables, empty_frame
 from pqa.config import Config
@@ -56,7 +56,7 @@ def normalize_messages(
     """
     role_property = config.events.role_change.property
     dicts = [m if isinstance(m, dict) else {} for m in messages]
-    flat = flat_from_messages(dicts, role_property)
+    flat = flat_from_dicts(dicts, role_property)
     normalized = normalize_flat(flat, config, now or datetime.now(UTC))
     reasons = normalized.reasons.to_pylist()
     for index, message in enumerate(messages):

@@ -187,6 +187,21 @@ def _fast_chunk(buffer: bytes, schema, role_property: str) -> pa.Table | None:
     return table if table.num_rows == buffer.count(b"\n") else None
 
 
+def flat_from_dicts(messages: list[dict], role_property: str) -> pa.Table:
+    """Flatten parsed Segment messages to FLAT_SCHEMA, the way a JSON Lines chunk is.
+
+    The messages go through Arrow's JSON reader, as a file's lines do, and only when
+    Arrow refuses one of them (a field of an unexpected type) through the slower
+    per-message path; a few thousand messages flatten in milliseconds either way.
+    """
+    try:
+        buffer = b"\n".join(map(orjson.dumps, messages)) + b"\n"
+    except (TypeError, orjson.JSONEncodeError):
+        return flat_from_messages(messages, role_property)
+    flat = _fast_chunk(buffer, json_schema(role_property), role_property) if messages else None
+    return flat if flat is not None else flat_from_messages(messages, role_property)
+
+
 def _slow_chunk(
     buffer: bytes, first_line: int, schema, role_property: str
 ) -> tuple[pa.Table, np.ndarray, list[Rejection]]:
