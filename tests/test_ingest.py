@@ -377,6 +377,22 @@ def test_normalize_messages_matches_batch_ingestion(tmp_path, config, small_worl
     ]
 
 
+@pytest.mark.parametrize(
+    "user", [42, "42"], ids=["number-read-as-text-by-the-slower-path", "text-as-sent"]
+)
+def test_normalize_messages_gives_one_result_whichever_parser_reads_them(config, user):
+    messages = [
+        track("m1", "2025-01-01T00:00:00Z", user=user),
+        track("m2", "2025-01-02T00:00:00Z", user="u7"),
+    ]
+
+    tables, rejections = normalize_messages(messages, config, now=NOW)
+
+    assert rejections == []
+    assert tables.events["user_id"].tolist() == ["42", "u7"]
+    assert tables.events["workspace_id"].tolist() == ["w1", "w1"]
+
+
 def test_normalize_messages_accepts_salesforce_crm_accounts(config):
     tables, _ = normalize_messages(
         [track("m1", "2025-01-01T00:00:00Z")],
