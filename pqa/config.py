@@ -154,6 +154,9 @@ class Training(_Strict):
     capacity: int = Field(100, ge=1, description="Accounts sales can work per period (top k).")
     experiment: str = "pqa-bridge"
     registered_model: str = "pqa-propensity"
+    bags: int = Field(
+        5, ge=1, description="LightGBM fits with different seeds, averaged (1 = one fit)."
+    )
     monotone: bool = Field(
         True,
         description="Hold LightGBM to each feature's expected direction (see the catalog).",

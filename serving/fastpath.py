@@ -86,9 +86,7 @@ class CompiledModel:
         matrix = self.matrix(columns)
         if model.model_type == "lightgbm":
             # One thread: starting OpenMP threads costs ~5 ms, more than a whole score.
-            raw = model.classifier_.booster_.predict(
-                matrix, pred_contrib=True, num_iteration=model.best_iteration_, num_threads=1
-            )
+            raw = model.classifier_.booster_.predict(matrix, pred_contrib=True, num_threads=1)
             per_column, bias = raw[:, :-1], raw[:, -1]
         else:
             scaled = (matrix - model.scaler_.mean_) / model.scaler_.scale_

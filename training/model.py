@@ -24,6 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from features.catalog import BOOLEAN_FEATURES, CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES
+from training.ensemble import SeedBag
 from training.fastpath import compile_preprocessor
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,10 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         the remaining accounts form the last tier.
     early_stopping_rounds : int, default=100
         LightGBM stops when validation ROC-AUC has not improved for this many rounds.
+    bags : int, default=5
+        LightGBM is fitted this many times with seeds ``random_state``,
+        ``random_state + 1``, ... and predicts as the members' mean log-odds (see
+        :mod:`training.ensemble`); 1 fits a single model.
     monotone : bool, default=True
         Hold LightGBM to each catalog feature's ``direction``: the score never falls
         as active users, value volume or security visits grow, nor rises as the days
@@ -127,6 +132,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         calibration: str = "sigmoid",
         tier_shares: dict[str, float] | None = None,
         early_stopping_rounds: int = 100,
+        bags: int = 5,
         monotone: bool = True,
         preprocessor: Any = None,
         random_state: int = 42,
@@ -139,6 +145,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.tier_shares = tier_shares
         self.early_stopping_rounds = early_stopping_rounds
+        self.bags = bags
         self.monotone = monotone
         self.preprocessor = preprocessor
         self.random_state = random_state
@@ -242,6 +249,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         return self
 
     def _check_params(self) -> None:
+        if not isinstance(self.bags, int) or isinstance(self.bags, bool) or self.bags < 1:
+            raise ValueError(f"bags must be a whole number of at least 1; got {self.bags!r}.")
         if self.model_type not in MODEL_TYPES:
             raise ValueError(
                 f"model_type must be one of {', '.join(MODEL_TYPES)}; got {self.model_type!r}."
@@ -287,20 +296,25 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         if self.monotone and "monotone_constraints" not in params:
             params["monotone_constraints"] = monotone_constraints(self.columns_, self.features_)
             params.setdefault("monotone_constraints_method", "advanced")
-        self.classifier_ = lgb.LGBMClassifier(**params)
-        self.classifier_.fit(
-            matrix,
-            y,
-            eval_X=(valid,),
-            eval_y=(y_valid,),
-            callbacks=[
-                lgb.early_stopping(
-                    self.early_stopping_rounds, first_metric_only=True, verbose=False
-                )
-            ],
-        )
-        best = self.classifier_.best_iteration_
-        self.best_iteration_ = int(best) if best and best > 0 else int(params["n_estimators"])
+        members = []
+        for offset in range(self.bags):
+            member = lgb.LGBMClassifier(
+                **{**params, "random_state": params["random_state"] + offset}
+            )
+            member.fit(
+                matrix,
+                y,
+                eval_X=(valid,),
+                eval_y=(y_valid,),
+                callbacks=[
+                    lgb.early_stopping(
+                        self.early_stopping_rounds, first_metric_only=True, verbose=False
+                    )
+                ],
+            )
+            members.append(member)
+        self.classifier_ = SeedBag(members)
+        self.best_iteration_ = self.classifier_.best_iteration_
 
     def _fit_calibrator(self, margin: np.ndarray, y: np.ndarray) -> None:
         if self.calibration == "sigmoid":
@@ -415,10 +429,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
     def _contributions(self, matrix: np.ndarray, index: pd.Index) -> pd.DataFrame:
         if self.model_type == "lightgbm":
             raw = self.classifier_.booster_.predict(
-                matrix,
-                pred_contrib=True,
-                num_iteration=self.best_iteration_,
-                **_threads(len(matrix)),
+                matrix, pred_contrib=True, **_threads(len(matrix))
             )
             per_column, bias = raw[:, :-1], raw[:, -1]
         else:
@@ -443,9 +454,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         """Return the importance of each feature (LightGBM gain, or |coefficient|)."""
         self._check_fitted()
         if self.model_type == "lightgbm":
-            per_column = self.classifier_.booster_.feature_importance(
-                importance_type="gain", iteration=self.best_iteration_
-            )
+            per_column = self.classifier_.booster_.feature_importance(importance_type="gain")
         else:
             per_column = np.abs(self.classifier_.coef_[0])
         values = np.asarray(per_column, dtype=float) @ self.owner_matrix_
@@ -496,10 +505,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
     def _margin(self, matrix: np.ndarray) -> np.ndarray:
         if self.model_type == "lightgbm":
             return self.classifier_.booster_.predict(
-                matrix,
-                raw_score=True,
-                num_iteration=self.best_iteration_,
-                **_threads(len(matrix)),
+                matrix, raw_score=True, **_threads(len(matrix))
             )
         return self.classifier_.decision_function(self.scaler_.transform(matrix))
 

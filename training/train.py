@@ -143,6 +143,7 @@ def fit_models(split: Split, cfg: Config, progress: Progress | None = None) -> F
             model_type=model_type,
             lightgbm_params=dict(cfg.training.lightgbm),
             tier_shares=dict(cfg.scoring.tier_shares),
+            bags=cfg.training.bags,
             monotone=cfg.training.monotone,
             random_state=cfg.training.seed,
         )
