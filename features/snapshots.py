@@ -339,7 +339,7 @@ class SnapshotBuilder:
 
 def _vocabulary(*columns: pd.Series) -> pd.Index:
     values = pd.concat([c.dropna().astype("str") for c in columns], ignore_index=True)
-    return pd.Index(np.sort(values.unique().astype(object)), dtype="str")
+    return pd.Index(np.sort(values.unique().astype(object)), dtype=object)
 
 
 def _memberships(groups: pd.DataFrame, users: pd.Index, workspaces: pd.Index) -> pd.DataFrame:
