@@ -24,36 +24,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from sized_worlds import events_per_account, simulated_world
+
 TARGET_SECONDS = 60.0
 TARGET_PEAK_GIB = 4.0
-MONTHS = 15
 SNAPSHOTS = 15
-CALIBRATION_ACCOUNTS = 200
-
-
-def _events_per_account(workdir: Path) -> float:
-    from pqa.simulator import simulate
-
-    probe = workdir / "calibration"
-    if not (probe / "simulation.json").exists():
-        simulate(probe, accounts=CALIBRATION_ACCOUNTS, months=MONTHS, seed=7)
-    summary = json.loads((probe / "simulation.json").read_text())
-    return summary["lines"] / CALIBRATION_ACCOUNTS
 
 
 def _world(workdir: Path, events: int, per_account: float) -> Path:
     """Simulate and ingest a world of about ``events`` events; return the tables folder."""
     from features.ingest import ingest
     from pqa.config import load_config
-    from pqa.simulator import simulate
 
-    accounts = max(1, round(events / per_account))
-    data = workdir / f"world-{accounts}"
-    tables = workdir / f"tables-{accounts}"
-    if not (data / "simulation.json").exists():
-        started = time.perf_counter()
-        simulate(data, accounts=accounts, months=MONTHS, seed=11)
-        print(f"  simulated {accounts:,} accounts in {time.perf_counter() - started:.0f} s")
+    data = simulated_world(workdir, events, per_account)
+    tables = workdir / data.name.replace("world-", "tables-")
     if not (tables / "events").is_dir():
         started = time.perf_counter()
         ingest(data, load_config(), tables)
@@ -115,7 +99,7 @@ def main() -> int:
 
     sizes = [100_000] if args.quick else args.events
     args.workdir.mkdir(parents=True, exist_ok=True)
-    per_account = _events_per_account(args.workdir)
+    per_account = events_per_account(args.workdir)
     rows = []
     for size in sizes:
         print(f"{size:,} events:", flush=True)

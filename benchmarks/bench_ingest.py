@@ -23,31 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from sized_worlds import events_per_account, simulated_world
+
 TARGET_EVENTS_PER_SECOND = 200_000
-MONTHS = 15
-CALIBRATION_ACCOUNTS = 200
-
-
-def _events_per_account(workdir: Path) -> float:
-    from pqa.simulator import simulate
-
-    probe = workdir / "calibration"
-    if not (probe / "simulation.json").exists():
-        simulate(probe, accounts=CALIBRATION_ACCOUNTS, months=MONTHS, seed=7)
-    summary = json.loads((probe / "simulation.json").read_text())
-    return summary["lines"] / CALIBRATION_ACCOUNTS
-
-
-def _world(workdir: Path, events: int, per_account: float) -> Path:
-    from pqa.simulator import simulate
-
-    accounts = max(1, round(events / per_account))
-    data = workdir / f"world-{accounts}"
-    if not (data / "simulation.json").exists():
-        started = time.perf_counter()
-        simulate(data, accounts=accounts, months=MONTHS, seed=11)
-        print(f"  simulated {accounts:,} accounts in {time.perf_counter() - started:.0f} s")
-    return data
 
 
 def _measure(data: Path, out: Path) -> dict:
@@ -89,11 +67,11 @@ def main() -> int:
 
     sizes = [100_000] if args.quick else args.events
     args.workdir.mkdir(parents=True, exist_ok=True)
-    per_account = _events_per_account(args.workdir)
+    per_account = events_per_account(args.workdir)
     rows = []
     for size in sizes:
         print(f"{size:,} events:", flush=True)
-        data = _world(args.workdir, size, per_account)
+        data = simulated_world(args.workdir, size, per_account)
         out = args.workdir / "ingested"
         child = subprocess.run(
             [sys.executable, __file__, "--measure", str(data), str(out)],
