@@ -18,7 +18,6 @@ import asyncio
 import gzip
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -52,15 +51,17 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
         os.environ["BENTOML_HOME"] = str(root / "bentoml")
         os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+        from serving.model_store import stop_process_group, wait_until_ready
+
         tag, rows, messages, as_of = prepare(root, args)
         port = free_port()
         server = start(tag, port, args.workers, root / "server.log")
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_ready(url, server, root / "server.log")
+            wait_until_ready(server, url, root / "server.log", seconds=120)
             figures = measure(url, rows, messages, as_of, args)
         finally:
-            stop(server)
+            stop_process_group(server, timeout=20)
     report(figures, args)
 
 
@@ -166,32 +167,6 @@ def start(tag: str, port: int, workers: int, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def wait_ready(url: str, server: subprocess.Popen, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("server not ready after 120 s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def timed(client, path: str, body: dict, repeat: int) -> np.ndarray:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,7 @@ def serve_model(
         except KeyboardInterrupt:
             code = 0
         finally:
-            _stop_group(process)
+            stop_process_group(process)
     if code:
         raise ValueError(f"the BentoML server exited with code {code}; see the log above")
 
@@ -257,14 +258,49 @@ def serve_command(
     return command, env
 
 
-def _stop_group(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    """Stop a server started with ``start_new_session=True`` and every process it forked.
+
+    SIGTERM to the whole group, then SIGKILL if it has not ended after ``timeout``
+    seconds; a process that already ended is left alone.
+    """
     if process.poll() is not None:
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     except ProcessLookupError:
         pass
+
+
+def wait_until_ready(process: subprocess.Popen, url: str, log: Path, seconds: float) -> None:
+    """Wait until the service at ``url`` answers ``/readyz`` with 200.
+
+    Raises
+    ------
+    RuntimeError
+        When the server process exits first, or is not ready within ``seconds``; the
+        message ends with the tail of its ``log``.
+    """
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the server exited with code {process.returncode}:\n"
+                f"{log.read_text(errors='replace')[-3000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(
+        f"the server at {url} was not ready within {seconds:.0f} s:\n"
+        f"{log.read_text(errors='replace')[-3000:]}"
+    )

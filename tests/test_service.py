@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from features.catalog import FEATURES
+from serving.model_store import stop_process_group, wait_until_ready
 from serving.scoring import SCORE_COLUMNS
 
 TOKEN = "test-token-123"
@@ -90,16 +90,6 @@ def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
     )
 
 
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def server(prepared):
     port = free_port()
@@ -114,20 +104,10 @@ def server(prepared):
     process = start_server(env, port, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"server not ready in 90 s:\n{log.read_text()[-3000:]}")
+        wait_until_ready(process, url, log, seconds=90)
         yield url
     finally:
-        stop_server(process)
+        stop_process_group(process, timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -408,7 +388,7 @@ def test_server_without_model_stops_with_a_training_hint(prepared, tmp_path):
     try:
         process.wait(timeout=60)
     finally:
-        stop_server(process)
+        stop_process_group(process, timeout=20)
 
     assert "pqa train DATA_DIR --promote" in (tmp_path / "log.txt").read_text()
 
@@ -473,7 +453,7 @@ def test_pqa_serve_reuses_the_imported_champion_and_answers(prepared, tmp_path):
             except httpx.TransportError:
                 time.sleep(0.5)
     finally:
-        stop_server(process)
+        stop_process_group(process, timeout=20)
 
     assert body is not None, (tmp_path / "serve.log").read_text()[-3000:]
     assert body["model_tag"] == prepared["tag"]
