@@ -63,7 +63,7 @@ weight them.
 Trees are shallow (depth 3, at most 8 leaves, 100 snapshots a leaf) and held to the
 catalog's directions (see ``PropensityModel``'s ``monotone``): with a few hundred
 converters in the training snapshots, a free model fits noise. A model trained on the
-simulator's true probabilities instead of the realized labels reaches 98-99% of the
+simulator's true probabilities instead of the realized labels reaches 96-99% of the
 truth's precision at the PQA flag's count with these same features, so the gap left is
 the labels' noise, not missing features. On the out-of-time test snapshots of five
 simulated 5,000-company worlds in two vocabularies, the expected precision at the flag's
